@@ -1,0 +1,135 @@
+// reco::engine — collections, items, spaces, plugins and queries over storage/ and index/.
+// The api/ layer calls only this header (and common/). Thread-safe: every method may be called
+// from several threads at once. Calls may block (embedding, search, disk): never call them on
+// an IO thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/item.h"
+#include "common/status.h"
+
+namespace reco {
+namespace engine {
+
+struct EngineOptions {
+  std::string data_dir;                 // RocksDB directory, created when missing
+  std::string plugin_dir;               // every *.so here is tried as a plugin; "" for none
+  bool sync_writes = false;             // fsync the WAL on every write (survives power loss)
+  uint32_t max_k = 10000;               // largest k a query may ask for
+  uint32_t max_batch = 10000;           // most items in one upsert call
+  uint32_t embed_batch_size = 32;       // items per plugin embed_batch call
+  uint32_t max_dim = 65536;             // largest vector dimension a space may have
+};
+
+// One space of a collection: a way to turn an item into a vector, and its index.
+struct SpaceConfig {
+  std::string name;                            // [A-Za-z0-9_-]+
+  std::string plugin = "text";                 // a loaded plugin's name, or "none" (vectors given)
+  std::map<std::string, std::string> options;  // plugin options (e.g. model=/path.pt)
+  uint32_t dim = 0;                            // required for plugin "none"; else from the plugin
+  std::string metric = "cosine";               // "cosine", "ip" or "l2"
+  std::string index = "Flat";                  // FAISS factory string: "Flat", "HNSW32", "IVF256,Flat"
+};
+
+struct CollectionConfig {
+  std::string name;  // [A-Za-z0-9_.-]+, at most 128 bytes
+  std::vector<SpaceConfig> spaces;
+};
+
+struct SpaceStats {
+  std::string name;
+  std::string plugin;
+  uint32_t dim = 0;
+  std::string metric;
+  std::string index;
+  uint64_t vectors = 0;  // vectors in the index
+};
+
+struct CollectionStats {
+  std::string name;
+  uint64_t items = 0;
+  std::vector<SpaceStats> spaces;
+};
+
+// An item as the user writes it. Vectors are only for spaces with plugin "none"; spaces
+// with a plugin embed `text`.
+struct ItemInput {
+  std::string id;
+  std::string text;
+  Attributes attributes;
+  std::map<std::string, std::vector<float>> vectors;  // space name -> vector
+};
+
+// What is stored for an item, including per-space vector provenance.
+struct ItemView {
+  Item item;
+  struct SpaceVector {
+    std::string space;
+    VectorProvenance provenance;
+    std::vector<float> values;
+  };
+  std::vector<SpaceVector> vectors;  // filled only when asked for
+};
+
+struct Hit {
+  std::string id;
+  float score = 0;  // higher is better: cosine / inner product, or -squared L2 distance
+};
+
+// A query: find items near an item, a text, or a vector, in one space.
+struct Query {
+  std::string collection;
+  std::string space;           // "" means the collection's first space
+  uint32_t k = 10;
+  // Exactly one of these:
+  std::optional<std::string> item_id;  // similar items (the item itself is left out)
+  std::optional<std::string> text;     // embed with the space's plugin
+  std::optional<std::vector<float>> vector;
+};
+
+struct PluginInfo {
+  std::string name;
+  std::string version;
+  std::string abi;  // "1.0"
+  std::string modality;
+  std::string content_types;
+  uint32_t default_dim = 0;
+  std::string path;
+};
+
+class Engine {
+ public:
+  // Opens (or creates) the data directory, loads plugins, and rebuilds every index from
+  // storage so that it matches what RocksDB holds.
+  static Status Open(const EngineOptions& options, std::unique_ptr<Engine>* engine);
+  virtual ~Engine() = default;
+
+  virtual Status CreateCollection(const CollectionConfig& config) = 0;
+  virtual Status DropCollection(const std::string& name) = 0;
+  virtual Status GetCollection(const std::string& name, CollectionConfig* config) = 0;
+  virtual Status ListCollections(std::vector<CollectionConfig>* out) = 0;
+
+  // Inserts or replaces items, all or none: one atomic write. On failure the message names
+  // the failing item by position and id ("item 3 (id 'sku-9'): ...").
+  virtual Status Upsert(const std::string& collection, const std::vector<ItemInput>& items) = 0;
+  virtual Status Get(const std::string& collection, const std::string& id, bool with_vectors,
+                     ItemView* out) = 0;
+  virtual Status Delete(const std::string& collection, const std::string& id) = 0;
+
+  virtual Status Search(const Query& query, std::vector<Hit>* hits) = 0;
+  virtual Status Stats(const std::string& collection, CollectionStats* out) = 0;
+  virtual std::vector<PluginInfo> Plugins() const = 0;
+  // Libraries in plugin_dir that were refused, with the reason.
+  virtual std::vector<std::pair<std::string, std::string>> RefusedPlugins() const = 0;
+
+  virtual const EngineOptions& options() const = 0;
+};
+
+}  // namespace engine
+}  // namespace reco
