@@ -1,0 +1,84 @@
+#include "engine/config_codec.h"
+
+#include <nlohmann/json.hpp>
+
+namespace reco {
+namespace engine {
+
+using nlohmann::json;
+
+std::string EncodeCollectionConfig(const CollectionConfig& config) {
+  json j;
+  j["version"] = 1;
+  j["name"] = config.name;
+  j["spaces"] = json::array();
+  for (const auto& s : config.spaces) {
+    j["spaces"].push_back({{"name", s.name},
+                           {"plugin", s.plugin},
+                           {"options", s.options},
+                           {"dim", s.dim},
+                           {"metric", s.metric},
+                           {"index", s.index}});
+  }
+  return j.dump();
+}
+
+Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config) {
+  try {
+    json j = json::parse(text);
+    config->name = j.at("name").get<std::string>();
+    config->spaces.clear();
+    for (const auto& s : j.at("spaces")) {
+      SpaceConfig sc;
+      sc.name = s.at("name").get<std::string>();
+      sc.plugin = s.at("plugin").get<std::string>();
+      sc.options = s.at("options").get<std::map<std::string, std::string>>();
+      sc.dim = s.at("dim").get<uint32_t>();
+      sc.metric = s.at("metric").get<std::string>();
+      sc.index = s.at("index").get<std::string>();
+      config->spaces.push_back(std::move(sc));
+    }
+  } catch (const json::exception& e) {
+    return Status::Corruption(std::string("collection config does not decode: ") + e.what());
+  }
+  return Status::OK();
+}
+
+std::string PluginConfigJson(const SpaceConfig& space) {
+  json j = json::object();
+  for (const auto& [k, v] : space.options) j[k] = v;
+  return j.dump();
+}
+
+namespace {
+
+Status ValidateName(const std::string& what, const std::string& name, size_t max_len,
+                    bool allow_dot) {
+  if (name.empty()) return Status::InvalidArgument(what + " name is empty");
+  if (name.size() > max_len) {
+    return Status::InvalidArgument(what + " name '" + name.substr(0, 32) + "...' is longer than " +
+                                   std::to_string(max_len) + " bytes");
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || (allow_dot && c == '.');
+    if (!ok) {
+      return Status::InvalidArgument(what + " name '" + name + "' has a character outside " +
+                                     (allow_dot ? "[A-Za-z0-9_.-]" : "[A-Za-z0-9_-]"));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ValidateCollectionName(const std::string& name) {
+  return ValidateName("collection", name, 128, true);
+}
+
+Status ValidateSpaceName(const std::string& name) {
+  return ValidateName("space", name, 64, false);
+}
+
+}  // namespace engine
+}  // namespace reco

@@ -1,0 +1,359 @@
+#include "storage/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstring>
+#include <mutex>
+
+namespace reco {
+namespace storage {
+namespace {
+
+// Column families. Keys are big-endian so that RocksDB's order is numeric order.
+//   meta:    "c:" name          -> fixed32 collection id, config bytes
+//            "n:" be32(coll)    -> fixed64 next free internal id
+//            "seq:collection"   -> fixed32 next free collection id
+//   items:   be32(coll) be64(iid)            -> EncodeItem
+//   ids:     be32(coll) external-id          -> fixed64 iid
+//   vectors: be32(coll) be32(space) be64(iid) -> provenance, float32[dim]
+constexpr const char* kMetaCf = "meta";
+constexpr const char* kItemsCf = "items";
+constexpr const char* kIdsCf = "ids";
+constexpr const char* kVectorsCf = "vectors";
+const std::string kCollectionSeqKey = "seq:collection";
+
+void PutBE32(std::string* out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out->push_back(static_cast<char>((v >> s) & 0xff));
+}
+void PutBE64(std::string* out, uint64_t v) {
+  for (int s = 56; s >= 0; s -= 8) out->push_back(static_cast<char>((v >> s) & 0xff));
+}
+uint64_t GetBE64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+void PutFixed32(std::string* out, uint32_t v) { out->append(reinterpret_cast<char*>(&v), 4); }
+void PutFixed64(std::string* out, uint64_t v) { out->append(reinterpret_cast<char*>(&v), 8); }
+uint32_t GetFixed32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t GetFixed64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+std::string CollectionPrefix(uint32_t c) {
+  std::string k;
+  PutBE32(&k, c);
+  return k;
+}
+std::string ItemKey(uint32_t c, uint64_t iid) {
+  std::string k = CollectionPrefix(c);
+  PutBE64(&k, iid);
+  return k;
+}
+std::string IdKey(uint32_t c, const std::string& ext) { return CollectionPrefix(c) + ext; }
+std::string SpacePrefix(uint32_t c, uint32_t space) {
+  std::string k = CollectionPrefix(c);
+  PutBE32(&k, space);
+  return k;
+}
+std::string VectorKey(uint32_t c, uint32_t space, uint64_t iid) {
+  std::string k = SpacePrefix(c, space);
+  PutBE64(&k, iid);
+  return k;
+}
+std::string MetaNameKey(const std::string& name) { return "c:" + name; }
+std::string MetaNextIdKey(uint32_t c) { return "n:" + CollectionPrefix(c); }
+
+// The smallest key greater than every key starting with `prefix` (prefixes here are
+// big-endian ids that never are all 0xff).
+std::string PrefixEnd(std::string prefix) {
+  for (size_t i = prefix.size(); i-- > 0;) {
+    if (static_cast<unsigned char>(prefix[i]) != 0xff) {
+      prefix[i] = static_cast<char>(static_cast<unsigned char>(prefix[i]) + 1);
+      prefix.resize(i + 1);
+      return prefix;
+    }
+  }
+  return std::string();  // unreachable for our keys
+}
+
+Status FromRocks(const rocksdb::Status& s, const char* what) {
+  if (s.ok()) return Status::OK();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsIOError()) return Status::IOError(msg);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
+  return Status::Internal(msg);
+}
+
+void EncodeVector(const VectorRecord& v, std::string* out) {
+  EncodeProvenance(v.provenance, out);
+  out->append(reinterpret_cast<const char*>(v.values.data()), v.values.size() * sizeof(float));
+}
+
+class RocksStore final : public Store {
+ public:
+  ~RocksStore() override {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_.reset();
+  }
+
+  Status Init(const std::string& dir, const StoreOptions& options) {
+    rocksdb::Options db_options;
+    db_options.create_if_missing = options.create_if_missing;
+    db_options.create_missing_column_families = true;
+    db_options.IncreaseParallelism(2);
+    write_options_.sync = options.sync;
+
+    rocksdb::ColumnFamilyOptions cf_options;
+    rocksdb::BlockBasedTableOptions table;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+        {rocksdb::kDefaultColumnFamilyName, cf_options},
+        {kMetaCf, cf_options},
+        {kItemsCf, cf_options},
+        {kIdsCf, cf_options},
+        {kVectorsCf, cf_options},
+    };
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, dir, cfs, &handles_, &db);
+    if (!s.ok()) return FromRocks(s, ("opening RocksDB at " + dir).c_str());
+    db_.reset(db);
+    meta_ = handles_[1];
+    items_ = handles_[2];
+    ids_ = handles_[3];
+    vectors_ = handles_[4];
+    return Status::OK();
+  }
+
+  Status CreateCollection(CollectionRecord* record) override {
+    std::lock_guard<std::mutex> lock(meta_mu_);
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, MetaNameKey(record->name), &value);
+    if (s.ok()) return Status::AlreadyExists("collection '" + record->name + "' already exists");
+    if (!s.IsNotFound()) return FromRocks(s, "reading collection metadata");
+    uint32_t next = 1;
+    s = db_->Get(rocksdb::ReadOptions(), meta_, kCollectionSeqKey, &value);
+    if (s.ok() && value.size() == 4) next = GetFixed32(value.data());
+    else if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading collection counter");
+    record->id = next;
+    record->next_item_id = 1;
+    rocksdb::WriteBatch batch;
+    std::string seq;
+    PutFixed32(&seq, next + 1);
+    batch.Put(meta_, kCollectionSeqKey, seq);
+    batch.Put(meta_, MetaNameKey(record->name), EncodeCollection(*record));
+    std::string next_id;
+    PutFixed64(&next_id, record->next_item_id);
+    batch.Put(meta_, MetaNextIdKey(record->id), next_id);
+    return FromRocks(db_->Write(write_options_, &batch), "writing collection metadata");
+  }
+
+  Status UpdateCollectionConfig(const CollectionRecord& record) override {
+    std::lock_guard<std::mutex> lock(meta_mu_);
+    return FromRocks(db_->Put(write_options_, meta_, MetaNameKey(record.name),
+                              EncodeCollection(record)),
+                     "writing collection metadata");
+  }
+
+  Status DropCollection(const CollectionRecord& record) override {
+    std::lock_guard<std::mutex> lock(meta_mu_);
+    rocksdb::WriteBatch batch;
+    std::string begin = CollectionPrefix(record.id);
+    std::string end = PrefixEnd(begin);
+    for (auto* cf : {items_, ids_, vectors_}) batch.DeleteRange(cf, begin, end);
+    batch.Delete(meta_, MetaNameKey(record.name));
+    batch.Delete(meta_, MetaNextIdKey(record.id));
+    return FromRocks(db_->Write(write_options_, &batch), "dropping collection");
+  }
+
+  Status ListCollections(std::vector<CollectionRecord>* out) override {
+    out->clear();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    for (it->Seek("c:"); it->Valid() && it->key().starts_with("c:"); it->Next()) {
+      CollectionRecord r;
+      r.name = it->key().ToString().substr(2);
+      rocksdb::Slice v = it->value();
+      if (v.size() < 4) return Status::Corruption("collection record '" + r.name + "' is short");
+      r.id = GetFixed32(v.data());
+      r.config.assign(v.data() + 4, v.size() - 4);
+      std::string next;
+      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, MetaNextIdKey(r.id), &next);
+      if (!s.ok() || next.size() != 8) {
+        return Status::Corruption("collection '" + r.name + "' has no id counter");
+      }
+      r.next_item_id = GetFixed64(next.data());
+      out->push_back(std::move(r));
+    }
+    return FromRocks(it->status(), "listing collections");
+  }
+
+  Status WriteItems(uint32_t c, const std::vector<ItemWrite>& writes,
+                    uint64_t next_item_id) override {
+    rocksdb::WriteBatch batch;
+    std::string value;
+    for (const ItemWrite& w : writes) {
+      value.clear();
+      EncodeItem(w.item, &value);
+      batch.Put(items_, ItemKey(c, w.item.internal_id), value);
+      value.clear();
+      PutFixed64(&value, w.item.internal_id);
+      batch.Put(ids_, IdKey(c, w.item.id), value);
+      for (const VectorRecord& v : w.vectors) {
+        value.clear();
+        EncodeVector(v, &value);
+        batch.Put(vectors_, VectorKey(c, v.space, w.item.internal_id), value);
+      }
+      for (uint32_t space : w.clear_spaces) {
+        batch.Delete(vectors_, VectorKey(c, space, w.item.internal_id));
+      }
+    }
+    value.clear();
+    PutFixed64(&value, next_item_id);
+    batch.Put(meta_, MetaNextIdKey(c), value);
+    return FromRocks(db_->Write(write_options_, &batch), "writing items");
+  }
+
+  Status DeleteItem(uint32_t c, const std::string& external_id, uint64_t iid,
+                    const std::vector<uint32_t>& spaces) override {
+    rocksdb::WriteBatch batch;
+    batch.Delete(items_, ItemKey(c, iid));
+    batch.Delete(ids_, IdKey(c, external_id));
+    for (uint32_t space : spaces) batch.Delete(vectors_, VectorKey(c, space, iid));
+    return FromRocks(db_->Write(write_options_, &batch), "deleting item");
+  }
+
+  Status LookupId(uint32_t c, const std::string& external_id, uint64_t* iid) override {
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ids_, IdKey(c, external_id), &value);
+    if (s.IsNotFound()) return Status::NotFound("item '" + external_id + "' does not exist");
+    if (!s.ok()) return FromRocks(s, "looking up item id");
+    if (value.size() != 8) return Status::Corruption("id map entry of '" + external_id + "'");
+    *iid = GetFixed64(value.data());
+    return Status::OK();
+  }
+
+  Status GetItem(uint32_t c, uint64_t iid, Item* item) override {
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), items_, ItemKey(c, iid), &value);
+    if (s.IsNotFound()) return Status::NotFound("item #" + std::to_string(iid) + " does not exist");
+    if (!s.ok()) return FromRocks(s, "reading item");
+    if (!DecodeItem(value.data(), value.size(), item)) {
+      return Status::Corruption("item record #" + std::to_string(iid) + " does not decode");
+    }
+    return Status::OK();
+  }
+
+  Status GetVector(uint32_t c, uint32_t space, uint64_t iid, VectorRecord* out) override {
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), vectors_, VectorKey(c, space, iid), &value);
+    if (s.IsNotFound()) return Status::NotFound("no vector for item #" + std::to_string(iid));
+    if (!s.ok()) return FromRocks(s, "reading vector");
+    return DecodeVector(space, value.data(), value.size(), out);
+  }
+
+  Status ScanItems(uint32_t c, const std::function<void(const Item&)>& visit) override {
+    std::string begin = CollectionPrefix(c);
+    return Scan(items_, begin, [&](const rocksdb::Slice&, const rocksdb::Slice& v) {
+      Item item;
+      if (!DecodeItem(v.data(), v.size(), &item)) return Status::Corruption("item record");
+      visit(item);
+      return Status::OK();
+    });
+  }
+
+  Status ScanVectors(uint32_t c, uint32_t space,
+                     const std::function<void(uint64_t, const float*, size_t)>& visit) override {
+    std::string begin = SpacePrefix(c, space);
+    std::vector<float> values;
+    return Scan(vectors_, begin, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+      VectorProvenance prov;
+      size_t used = 0;
+      if (k.size() != 16 || !DecodeProvenance(v.data(), v.size(), &used, &prov) ||
+          (v.size() - used) % sizeof(float) != 0) {
+        return Status::Corruption("vector record in space " + std::to_string(space));
+      }
+      size_t dim = (v.size() - used) / sizeof(float);
+      values.resize(dim);
+      std::memcpy(values.data(), v.data() + used, dim * sizeof(float));
+      visit(GetBE64(k.data() + 8), values.data(), dim);
+      return Status::OK();
+    });
+  }
+
+  uint64_t DiskUsage() override {
+    uint64_t sst = 0, mem = 0;
+    db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &sst);
+    db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
+    return sst + mem;
+  }
+
+ private:
+  static std::string EncodeCollection(const CollectionRecord& r) {
+    std::string v;
+    PutFixed32(&v, r.id);
+    v.append(r.config);
+    return v;
+  }
+
+  static Status DecodeVector(uint32_t space, const char* data, size_t size, VectorRecord* out) {
+    size_t used = 0;
+    if (!DecodeProvenance(data, size, &used, &out->provenance) ||
+        (size - used) % sizeof(float) != 0) {
+      return Status::Corruption("vector record does not decode");
+    }
+    out->space = space;
+    out->values.resize((size - used) / sizeof(float));
+    std::memcpy(out->values.data(), data + used, size - used);
+    return Status::OK();
+  }
+
+  template <class Fn>
+  Status Scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix, Fn&& fn) {
+    std::string end = PrefixEnd(prefix);
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      RECO_RETURN_IF_ERROR(fn(it->key(), it->value()));
+    }
+    return FromRocks(it->status(), "scanning");
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* items_ = nullptr;
+  rocksdb::ColumnFamilyHandle* ids_ = nullptr;
+  rocksdb::ColumnFamilyHandle* vectors_ = nullptr;
+  rocksdb::WriteOptions write_options_;
+  std::mutex meta_mu_;  // serialises collection create / drop
+};
+
+}  // namespace
+
+Status Store::Open(const std::string& dir, const StoreOptions& options,
+                   std::unique_ptr<Store>* store) {
+  auto s = std::make_unique<RocksStore>();
+  RECO_RETURN_IF_ERROR(s->Init(dir, options));
+  *store = std::move(s);
+  return Status::OK();
+}
+
+}  // namespace storage
+}  // namespace reco
