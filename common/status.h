@@ -12,22 +12,24 @@ class [[nodiscard]] Status {
   // Numeric values are part of the wire protocol (api/proto mirrors them): append only.
   enum class Code : int {
     kOk = 0,
-    kInvalidArgument = 1,   // the caller sent something wrong; message names the field
-    kNotFound = 2,          // unknown collection, space, item or plugin
-    kAlreadyExists = 3,     // e.g. a collection name in use
-    kIOError = 4,           // disk or socket failure
-    kCorruption = 5,        // stored data that does not decode
-    kInternal = 6,          // a bug or an unexpected library failure
-    kUnavailable = 7,       // overloaded or shutting down; retry later
-    kOutOfRange = 8,        // a number outside its limit (k, frame size ...)
-    kPluginError = 9,       // an embedding plugin reported a failure
+    kInvalidArgument = 1,      // the caller sent something wrong; message names the field
+    kNotFound = 2,             // unknown collection, space, item or plugin
+    kAlreadyExists = 3,        // e.g. a collection name in use
+    kIOError = 4,              // disk or socket failure
+    kCorruption = 5,           // stored data that does not decode
+    kInternal = 6,             // a bug or an unexpected library failure
+    kUnavailable = 7,          // overloaded or shutting down; retry later
+    kOutOfRange = 8,           // a number outside its limit (k, frame size ...)
+    kPluginError = 9,          // an embedding plugin reported a failure
     kFailedPrecondition = 10,  // the request is valid but not in the current state
   };
 
   Status() = default;
 
   static Status OK() { return Status(); }
-  static Status InvalidArgument(std::string m) { return Status(Code::kInvalidArgument, std::move(m)); }
+  static Status InvalidArgument(std::string m) {
+    return Status(Code::kInvalidArgument, std::move(m));
+  }
   static Status NotFound(std::string m) { return Status(Code::kNotFound, std::move(m)); }
   static Status AlreadyExists(std::string m) { return Status(Code::kAlreadyExists, std::move(m)); }
   static Status IOError(std::string m) { return Status(Code::kIOError, std::move(m)); }
@@ -64,8 +66,8 @@ class [[nodiscard]] Status {
 }  // namespace reco
 
 // Returns early from the enclosing function when `expr` is not OK.
-#define RECO_RETURN_IF_ERROR(expr)        \
-  do {                                    \
-    ::reco::Status _reco_st = (expr);     \
-    if (!_reco_st.ok()) return _reco_st;  \
+#define RECO_RETURN_IF_ERROR(expr)       \
+  do {                                   \
+    ::reco::Status _reco_st = (expr);    \
+    if (!_reco_st.ok()) return _reco_st; \
   } while (0)

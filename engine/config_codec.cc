@@ -76,9 +76,7 @@ Status ValidateCollectionName(const std::string& name) {
   return ValidateName("collection", name, 128, true);
 }
 
-Status ValidateSpaceName(const std::string& name) {
-  return ValidateName("space", name, 64, false);
-}
+Status ValidateSpaceName(const std::string& name) { return ValidateName("space", name, 64, false); }
 
 }  // namespace engine
 }  // namespace reco

@@ -16,10 +16,10 @@ namespace reco {
 namespace engine {
 namespace {
 
-constexpr size_t kMaxIdBytes = 1024;           // longest external id
-constexpr size_t kMaxTextBytes = 1 << 20;      // longest text content
-constexpr size_t kMaxSpaces = 32;              // spaces per collection
-constexpr size_t kRebuildChunk = 4096;         // vectors per index Add while rebuilding
+constexpr size_t kMaxIdBytes = 1024;       // longest external id
+constexpr size_t kMaxTextBytes = 1 << 20;  // longest text content
+constexpr size_t kMaxSpaces = 32;          // spaces per collection
+constexpr size_t kRebuildChunk = 4096;     // vectors per index Add while rebuilding
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -94,7 +94,8 @@ class EngineImpl final : public Engine {
   Status CreateCollection(const CollectionConfig& config) override {
     RECO_RETURN_IF_ERROR(ValidateCollectionName(config.name));
     if (config.spaces.empty()) {
-      return Status::InvalidArgument("collection " + Quote(config.name) + " needs at least one space");
+      return Status::InvalidArgument("collection " + Quote(config.name) +
+                                     " needs at least one space");
     }
     if (config.spaces.size() > kMaxSpaces) {
       return Status::InvalidArgument("collection " + Quote(config.name) + " has " +
@@ -262,7 +263,8 @@ class EngineImpl final : public Engine {
       }
       Status st = space.index->Remove(remove_ids.data(), remove_ids.size());
       if (st.ok()) st = space.index->Add(add_ids.data(), add_values.data(), add_ids.size());
-      if (!st.ok() && index_status.ok()) index_status = st.WithContext("space " + Quote(space.config.name));
+      if (!st.ok() && index_status.ok())
+        index_status = st.WithContext("space " + Quote(space.config.name));
     }
     for (const auto& w : writes) c->external_ids[w.item.internal_id] = w.item.id;
     if (!index_status.ok()) {
@@ -336,14 +338,16 @@ class EngineImpl final : public Engine {
       if (!space->embedder) {
         return Status::InvalidArgument(
             "space " + Quote(space->config.name) +
-            (space->config.plugin == "none" ? " takes vectors only (plugin 'none'); search it by vector"
-                                            : " cannot embed: " + space->embedder_error));
+            (space->config.plugin == "none"
+                 ? " takes vectors only (plugin 'none'); search it by vector"
+                 : " cannot embed: " + space->embedder_error));
       }
       RECO_RETURN_IF_ERROR(ValidateText(*q.text).WithContext("query text"));
       std::vector<const std::string*> texts{&*q.text};
       RECO_RETURN_IF_ERROR(space->embedder->EmbedTexts(texts, 1, &query));
     } else if (q.vector) {
-      RECO_RETURN_IF_ERROR(CheckVector(*q.vector, dim, space->config.name).WithContext("query vector"));
+      RECO_RETURN_IF_ERROR(
+          CheckVector(*q.vector, dim, space->config.name).WithContext("query vector"));
       query = *q.vector;
     }
 
@@ -439,14 +443,12 @@ class EngineImpl final : public Engine {
 
   static Status CheckVector(const std::vector<float>& v, uint32_t dim, const std::string& space) {
     if (v.size() != dim) {
-      return Status::InvalidArgument("vector has " + std::to_string(v.size()) +
-                                     " values; space " + Quote(space) + " expects " +
-                                     std::to_string(dim));
+      return Status::InvalidArgument("vector has " + std::to_string(v.size()) + " values; space " +
+                                     Quote(space) + " expects " + std::to_string(dim));
     }
     for (size_t i = 0; i < v.size(); ++i) {
       if (!std::isfinite(v[i])) {
-        return Status::InvalidArgument("vector value " + std::to_string(i) +
-                                       " is NaN or infinite");
+        return Status::InvalidArgument("vector value " + std::to_string(i) + " is NaN or infinite");
       }
     }
     return Status::OK();
@@ -464,8 +466,8 @@ class EngineImpl final : public Engine {
     for (const auto& [name, values] : in.vectors) {
       const Space* s = c.FindSpace(name);
       if (s == nullptr || name.empty()) {
-        return Status::NotFound("vector for unknown space " + Quote(name) + " (spaces: " +
-                                c.SpaceNames() + ")");
+        return Status::NotFound("vector for unknown space " + Quote(name) +
+                                " (spaces: " + c.SpaceNames() + ")");
       }
       if (s->config.plugin != "none") {
         return Status::InvalidArgument("space " + Quote(name) + " is embedded by plugin " +
@@ -524,9 +526,8 @@ class EngineImpl final : public Engine {
 
   // Fills the indexes and id map of an existing collection from storage.
   Status LoadCollection(Collection* c) {
-    RECO_RETURN_IF_ERROR(store_->ScanItems(c->record.id, [&](const Item& item) {
-      c->external_ids[item.internal_id] = item.id;
-    }));
+    RECO_RETURN_IF_ERROR(store_->ScanItems(
+        c->record.id, [&](const Item& item) { c->external_ids[item.internal_id] = item.id; }));
     for (auto& space : c->spaces) {
       std::vector<uint64_t> ids;
       std::vector<float> values;
@@ -539,20 +540,19 @@ class EngineImpl final : public Engine {
         ids.clear();
         values.clear();
       };
-      Status st = store_->ScanVectors(c->record.id, space->number,
-                                      [&](uint64_t iid, const float* v, size_t d) {
-                                        if (d != dim) {
-                                          if (add_status.ok()) {
-                                            add_status = Status::Corruption(
-                                                "stored vector of item #" + std::to_string(iid) +
+      Status st = store_->ScanVectors(
+          c->record.id, space->number, [&](uint64_t iid, const float* v, size_t d) {
+            if (d != dim) {
+              if (add_status.ok()) {
+                add_status = Status::Corruption("stored vector of item #" + std::to_string(iid) +
                                                 " has dim " + std::to_string(d));
-                                          }
-                                          return;
-                                        }
-                                        ids.push_back(iid);
-                                        values.insert(values.end(), v, v + d);
-                                        if (ids.size() == kRebuildChunk) flush();
-                                      });
+              }
+              return;
+            }
+            ids.push_back(iid);
+            values.insert(values.end(), v, v + d);
+            if (ids.size() == kRebuildChunk) flush();
+          });
       flush();
       RECO_RETURN_IF_ERROR(st);
       RECO_RETURN_IF_ERROR(add_status.WithContext("collection " + Quote(c->config.name) +

@@ -18,13 +18,13 @@ namespace reco {
 namespace engine {
 
 struct EngineOptions {
-  std::string data_dir;                 // RocksDB directory, created when missing
-  std::string plugin_dir;               // every *.so here is tried as a plugin; "" for none
-  bool sync_writes = false;             // fsync the WAL on every write (survives power loss)
-  uint32_t max_k = 10000;               // largest k a query may ask for
-  uint32_t max_batch = 10000;           // most items in one upsert call
-  uint32_t embed_batch_size = 32;       // items per plugin embed_batch call
-  uint32_t max_dim = 65536;             // largest vector dimension a space may have
+  std::string data_dir;            // RocksDB directory, created when missing
+  std::string plugin_dir;          // every *.so here is tried as a plugin; "" for none
+  bool sync_writes = false;        // fsync the WAL on every write (survives power loss)
+  uint32_t max_k = 10000;          // largest k a query may ask for
+  uint32_t max_batch = 10000;      // most items in one upsert call
+  uint32_t embed_batch_size = 32;  // items per plugin embed_batch call
+  uint32_t max_dim = 65536;        // largest vector dimension a space may have
 };
 
 // One space of a collection: a way to turn an item into a vector, and its index.
@@ -34,7 +34,7 @@ struct SpaceConfig {
   std::map<std::string, std::string> options;  // plugin options (e.g. model=/path.pt)
   uint32_t dim = 0;                            // required for plugin "none"; else from the plugin
   std::string metric = "cosine";               // "cosine", "ip" or "l2"
-  std::string index = "Flat";                  // FAISS factory string: "Flat", "HNSW32", "IVF256,Flat"
+  std::string index = "Flat";  // FAISS factory string: "Flat", "HNSW32", "IVF256,Flat"
 };
 
 struct CollectionConfig {
@@ -85,7 +85,7 @@ struct Hit {
 // A query: find items near an item, a text, or a vector, in one space.
 struct Query {
   std::string collection;
-  std::string space;           // "" means the collection's first space
+  std::string space;  // "" means the collection's first space
   uint32_t k = 10;
   // Exactly one of these:
   std::optional<std::string> item_id;  // similar items (the item itself is left out)

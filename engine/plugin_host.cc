@@ -102,8 +102,7 @@ Status PluginHost::LoadDirectory(const std::string& dir) {
 Status PluginHost::LoadLibrary(const std::string& path) {
   auto lib = std::make_shared<PluginLibrary>();
   boost::system::error_code ec;
-  lib->library.load(path, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local,
-                    ec);
+  lib->library.load(path, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local, ec);
   if (ec) return Status::InvalidArgument("cannot load '" + path + "': " + ec.message());
   if (!lib->library.has(RECO_PLUGIN_ENTRY_SYMBOL)) {
     return Status::InvalidArgument("'" + path + "' is not a reco plugin: it does not export " +
@@ -122,9 +121,9 @@ Status PluginHost::LoadLibrary(const std::string& path) {
                                    " (major versions must match)");
   }
   if (t->struct_size < RECO_PLUGIN_V1_MIN_SIZE) {
-    return Status::InvalidArgument("'" + path + "' has a plugin table of " +
-                                   std::to_string(t->struct_size) + " bytes; ABI 1 needs at least " +
-                                   std::to_string(RECO_PLUGIN_V1_MIN_SIZE));
+    return Status::InvalidArgument(
+        "'" + path + "' has a plugin table of " + std::to_string(t->struct_size) +
+        " bytes; ABI 1 needs at least " + std::to_string(RECO_PLUGIN_V1_MIN_SIZE));
   }
   if (!t->create || !t->dim || !t->fingerprint || !t->embed_batch || !t->destroy ||
       !t->last_error) {

@@ -18,18 +18,25 @@ namespace reco {
 namespace index {
 
 Status ParseMetric(const std::string& name, Metric* metric) {
-  if (name == "cosine") *metric = Metric::kCosine;
-  else if (name == "ip" || name == "inner_product" || name == "dot") *metric = Metric::kInnerProduct;
-  else if (name == "l2" || name == "L2" || name == "euclidean") *metric = Metric::kL2;
-  else return Status::InvalidArgument("unknown metric '" + name + "' (use cosine, ip or l2)");
+  if (name == "cosine")
+    *metric = Metric::kCosine;
+  else if (name == "ip" || name == "inner_product" || name == "dot")
+    *metric = Metric::kInnerProduct;
+  else if (name == "l2" || name == "L2" || name == "euclidean")
+    *metric = Metric::kL2;
+  else
+    return Status::InvalidArgument("unknown metric '" + name + "' (use cosine, ip or l2)");
   return Status::OK();
 }
 
 const char* MetricName(Metric metric) {
   switch (metric) {
-    case Metric::kCosine: return "cosine";
-    case Metric::kInnerProduct: return "ip";
-    case Metric::kL2: return "l2";
+    case Metric::kCosine:
+      return "cosine";
+    case Metric::kInnerProduct:
+      return "ip";
+    case Metric::kL2:
+      return "l2";
   }
   return "?";
 }
@@ -57,9 +64,9 @@ Status Guard(const char* what, Fn&& fn) {
 
 // How the FAISS index holds our ids.
 enum class Mode {
-  kIdMap,  // IndexIDMap2 around an index with sequential ids (Flat, PQ, SQ ...)
-  kNative, // the index stores labels itself and removes them (IVF family)
-  kSlots,  // the index cannot remove (HNSW): we map slots to ids and keep tombstones
+  kIdMap,   // IndexIDMap2 around an index with sequential ids (Flat, PQ, SQ ...)
+  kNative,  // the index stores labels itself and removes them (IVF family)
+  kSlots,   // the index cannot remove (HNSW): we map slots to ids and keep tombstones
 };
 
 class FaissIndex final : public VectorIndex {
@@ -145,8 +152,8 @@ class FaissIndex final : public VectorIndex {
     }
     const faiss_idx m = static_cast<faiss_idx>(order.size());
     if (staging_) {
-      RECO_RETURN_IF_ERROR(
-          Guard("adding to staging index", [&] { staging_->add_with_ids(m, x.data(), labels.data()); }));
+      RECO_RETURN_IF_ERROR(Guard("adding to staging index",
+                                 [&] { staging_->add_with_ids(m, x.data(), labels.data()); }));
       for (auto l : labels) present_.insert(static_cast<uint64_t>(l));
       if (present_.size() >= train_threshold_) return TrainFromStaging();
       return Status::OK();
@@ -179,7 +186,6 @@ class FaissIndex final : public VectorIndex {
   Status Search(const float* query, size_t k, std::vector<Neighbor>* out) const override {
     out->clear();
     if (k == 0) return Status::InvalidArgument("k must be at least 1");
-    if (present_.empty()) return Status::OK();
     const size_t d = options_.dim;
     std::vector<float> q(query, query + d);
     for (size_t c = 0; c < d; ++c) {
@@ -188,6 +194,7 @@ class FaissIndex final : public VectorIndex {
                                        std::to_string(c));
       }
     }
+    if (present_.empty()) return Status::OK();
     if (options_.metric == Metric::kCosine) faiss::fvec_renorm_L2(d, 1, q.data());
     const faiss::Index* index = staging_ ? staging_.get() : index_.get();
     // HNSW skips tombstones after the search, so it asks for that many more.
@@ -209,6 +216,10 @@ class FaissIndex final : public VectorIndex {
         id = slot_ids_[id];
       }
       out->push_back({id, l2 ? -dist[i] : dist[i]});
+    }
+    if (out->size() < want && mode_ == Mode::kSlots && !staging_) {
+      // So many tombstones that the graph search came back short: answer exactly instead.
+      return ExactOverLiveSlots(q.data(), want, out);
     }
     return Status::OK();
   }
@@ -239,6 +250,34 @@ class FaissIndex final : public VectorIndex {
       return Guard("adding to HNSW index", [&] { index_->add(n, x); });
     }
     return Guard("adding to index", [&] { index_->add_with_ids(n, x, labels); });
+  }
+
+  Status ExactOverLiveSlots(const float* q, size_t want, std::vector<Neighbor>* out) const {
+    const auto* hnsw = static_cast<const faiss::IndexHNSW*>(index_.get());
+    const size_t d = options_.dim;
+    std::vector<float> v(d);
+    std::vector<Neighbor> all;
+    all.reserve(present_.size());
+    Status st = Guard("exact search over HNSW storage", [&] {
+      for (size_t slot = 0; slot < slot_ids_.size(); ++slot) {
+        if (dead_[slot]) continue;
+        hnsw->storage->reconstruct(static_cast<faiss_idx>(slot), v.data());
+        float score = 0;
+        if (options_.metric == Metric::kL2) {
+          score = -faiss::fvec_L2sqr(q, v.data(), d);
+        } else {
+          score = faiss::fvec_inner_product(q, v.data(), d);
+        }
+        all.push_back({slot_ids_[slot], score});
+      }
+    });
+    RECO_RETURN_IF_ERROR(st);
+    size_t n = std::min(want, all.size());
+    std::partial_sort(all.begin(), all.begin() + n, all.end(),
+                      [](const Neighbor& a, const Neighbor& b) { return a.score > b.score; });
+    all.resize(n);
+    *out = std::move(all);
+    return Status::OK();
   }
 
   // Trains the real index on everything staged so far, moves it over, drops the staging.

@@ -147,8 +147,10 @@ class RocksStore final : public Store {
     if (!s.IsNotFound()) return FromRocks(s, "reading collection metadata");
     uint32_t next = 1;
     s = db_->Get(rocksdb::ReadOptions(), meta_, kCollectionSeqKey, &value);
-    if (s.ok() && value.size() == 4) next = GetFixed32(value.data());
-    else if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading collection counter");
+    if (s.ok() && value.size() == 4)
+      next = GetFixed32(value.data());
+    else if (!s.ok() && !s.IsNotFound())
+      return FromRocks(s, "reading collection counter");
     record->id = next;
     record->next_item_id = 1;
     rocksdb::WriteBatch batch;
@@ -164,9 +166,9 @@ class RocksStore final : public Store {
 
   Status UpdateCollectionConfig(const CollectionRecord& record) override {
     std::lock_guard<std::mutex> lock(meta_mu_);
-    return FromRocks(db_->Put(write_options_, meta_, MetaNameKey(record.name),
-                              EncodeCollection(record)),
-                     "writing collection metadata");
+    return FromRocks(
+        db_->Put(write_options_, meta_, MetaNameKey(record.name), EncodeCollection(record)),
+        "writing collection metadata");
   }
 
   Status DropCollection(const CollectionRecord& record) override {

@@ -17,7 +17,7 @@ namespace storage {
 
 struct StoreOptions {
   bool create_if_missing = true;  // create the directory and database when absent
-  bool sync = false;  // fsync the WAL on every write; off still survives a process kill
+  bool sync = false;              // fsync the WAL on every write; off still survives a process kill
 };
 
 // A collection as stored: a numeric id used as the key prefix of all its records, the
@@ -72,8 +72,7 @@ class Store {
 
   // Visits every item / vector of a collection (space) in internal-id order. The pointer
   // passed to the vector visitor is valid only during the call.
-  virtual Status ScanItems(uint32_t collection,
-                           const std::function<void(const Item&)>& visit) = 0;
+  virtual Status ScanItems(uint32_t collection, const std::function<void(const Item&)>& visit) = 0;
   virtual Status ScanVectors(
       uint32_t collection, uint32_t space,
       const std::function<void(uint64_t internal_id, const float* values, size_t dim)>& visit) = 0;

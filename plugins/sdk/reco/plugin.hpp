@@ -73,9 +73,7 @@ reco_instance* Create(const char* config_json) {
 }
 
 inline Instance* Cast(reco_instance* i) { return reinterpret_cast<Instance*>(i); }
-inline const Instance* Cast(const reco_instance* i) {
-  return reinterpret_cast<const Instance*>(i);
-}
+inline const Instance* Cast(const reco_instance* i) { return reinterpret_cast<const Instance*>(i); }
 
 inline uint32_t Dim(const reco_instance* i) { return Cast(i)->impl->dim(); }
 
@@ -140,10 +138,10 @@ reco_plugin_v1 MakeTable(const char* name, const char* version, const char* moda
 }  // namespace reco
 
 // Defines the exported entry point for plugin class CLASS.
-#define RECO_PLUGIN(CLASS, NAME, VERSION, MODALITY, CONTENT_TYPES, DEFAULT_DIM)                 \
-  extern "C" __attribute__((visibility("default"))) const reco_plugin_v1* reco_plugin_entry(   \
-      uint32_t /*host_abi_version*/) {                                                         \
-    static const reco_plugin_v1 table = ::reco::sdk::detail::MakeTable<CLASS>(                 \
-        NAME, VERSION, MODALITY, CONTENT_TYPES, DEFAULT_DIM);                                  \
-    return &table;                                                                             \
+#define RECO_PLUGIN(CLASS, NAME, VERSION, MODALITY, CONTENT_TYPES, DEFAULT_DIM)              \
+  extern "C" __attribute__((visibility("default"))) const reco_plugin_v1* reco_plugin_entry( \
+      uint32_t /*host_abi_version*/) {                                                       \
+    static const reco_plugin_v1 table = ::reco::sdk::detail::MakeTable<CLASS>(               \
+        NAME, VERSION, MODALITY, CONTENT_TYPES, DEFAULT_DIM);                                \
+    return &table;                                                                           \
   }

@@ -1,0 +1,216 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "index/vector_index.h"
+
+namespace reco {
+namespace index {
+namespace {
+
+std::vector<float> RandomVectors(size_t n, size_t d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist;
+  std::vector<float> v(n * d);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+float Score(const float* a, const float* b, size_t d, Metric m) {
+  double dot = 0, na = 0, nb = 0, l2 = 0;
+  for (size_t i = 0; i < d; ++i) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+    l2 += (a[i] - b[i]) * (a[i] - b[i]);
+  }
+  if (m == Metric::kL2) return static_cast<float>(-l2);
+  if (m == Metric::kCosine) return static_cast<float>(dot / std::sqrt(na * nb));
+  return static_cast<float>(dot);
+}
+
+// Brute-force top k ids over the live (id -> vector) set.
+std::vector<uint64_t> BruteForce(const std::vector<uint64_t>& ids, const std::vector<float>& x,
+                                 const float* q, size_t d, size_t k, Metric m) {
+  std::vector<std::pair<float, uint64_t>> scored;
+  for (size_t i = 0; i < ids.size(); ++i) scored.push_back({Score(&x[i * d], q, d, m), ids[i]});
+  std::sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < std::min(k, scored.size()); ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+std::unique_ptr<VectorIndex> Make(const std::string& spec, uint32_t dim, Metric m,
+                                  size_t train_threshold = 0) {
+  IndexOptions o;
+  o.spec = spec;
+  o.dim = dim;
+  o.metric = m;
+  o.train_threshold = train_threshold;
+  std::unique_ptr<VectorIndex> index;
+  Status st = VectorIndex::Create(o, &index);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return index;
+}
+
+std::vector<uint64_t> Ids(const std::vector<Neighbor>& ns) {
+  std::vector<uint64_t> out;
+  for (const auto& n : ns) out.push_back(n.id);
+  return out;
+}
+
+class FlatMetrics : public ::testing::TestWithParam<Metric> {};
+
+TEST_P(FlatMetrics, FlatEqualsBruteForceWithLargeIds) {
+  const size_t n = 500, d = 16, k = 10;
+  auto x = RandomVectors(n, d, 1);
+  std::vector<uint64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = (uint64_t{1} << 40) + i * 7;  // sparse, large labels
+  auto index = Make("Flat", d, GetParam());
+  ASSERT_TRUE(index->Add(ids.data(), x.data(), n).ok());
+  EXPECT_EQ(index->size(), n);
+  auto queries = RandomVectors(20, d, 2);
+  for (size_t qi = 0; qi < 20; ++qi) {
+    std::vector<Neighbor> got;
+    ASSERT_TRUE(index->Search(&queries[qi * d], k, &got).ok());
+    EXPECT_EQ(Ids(got), BruteForce(ids, x, &queries[qi * d], d, k, GetParam()));
+    for (size_t i = 1; i < got.size(); ++i) EXPECT_GE(got[i - 1].score, got[i].score);
+    size_t top = (got[0].id - (uint64_t{1} << 40)) / 7;
+    EXPECT_NEAR(got[0].score, Score(&x[top * d], &queries[qi * d], d, GetParam()), 1e-3);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, FlatMetrics,
+                         ::testing::Values(Metric::kCosine, Metric::kInnerProduct, Metric::kL2));
+
+TEST(VectorIndex, ScoresAreTheMetricValues) {
+  auto index = Make("Flat", 2, Metric::kL2);
+  uint64_t ids[] = {5, 6};
+  float x[] = {0, 0, 3, 4};
+  ASSERT_TRUE(index->Add(ids, x, 2).ok());
+  float q[] = {0, 0};
+  std::vector<Neighbor> got;
+  ASSERT_TRUE(index->Search(q, 2, &got).ok());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].id, 5u);
+  EXPECT_FLOAT_EQ(got[0].score, 0.0f);
+  EXPECT_FLOAT_EQ(got[1].score, -25.0f);
+
+  auto cos = Make("Flat", 2, Metric::kCosine);
+  float y[] = {10, 0, 1, 1};
+  ASSERT_TRUE(cos->Add(ids, y, 2).ok());
+  float q2[] = {2, 0};
+  ASSERT_TRUE(cos->Search(q2, 2, &got).ok());
+  EXPECT_NEAR(got[0].score, 1.0f, 1e-6);
+  EXPECT_NEAR(got[1].score, std::sqrt(0.5f), 1e-6);
+}
+
+class AllSpecs : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AllSpecs, RemoveAndUpdateKeepKResultsAndNeverReturnRemovedIds) {
+  const size_t n = 2000, d = 8, k = 10;
+  auto x = RandomVectors(n, d, 3);
+  std::vector<uint64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = i + 100;
+  auto index = Make(GetParam(), d, Metric::kL2, /*train_threshold=*/1000);
+  ASSERT_TRUE(index->Add(ids.data(), x.data(), n).ok());
+  EXPECT_TRUE(index->Stats().trained);
+
+  // Remove every other id; update some of the survivors to a far-away point.
+  std::vector<uint64_t> removed;
+  for (size_t i = 0; i < n; i += 2) removed.push_back(ids[i]);
+  ASSERT_TRUE(index->Remove(removed.data(), removed.size()).ok());
+  EXPECT_EQ(index->size(), n / 2);
+  std::vector<float> far(d, 1000.0f);
+  uint64_t moved = ids[1];
+  ASSERT_TRUE(index->Add(&moved, far.data(), 1).ok());
+  EXPECT_EQ(index->size(), n / 2);
+
+  auto queries = RandomVectors(10, d, 4);
+  for (size_t qi = 0; qi < 10; ++qi) {
+    std::vector<Neighbor> got;
+    ASSERT_TRUE(index->Search(&queries[qi * d], k, &got).ok());
+    EXPECT_EQ(got.size(), k);
+    for (const auto& nb : got) {
+      EXPECT_EQ((nb.id - 100) % 2, 1u) << "removed id " << nb.id << " returned";
+      EXPECT_NE(nb.id, moved) << "updated vector found at its old place";
+    }
+  }
+  std::vector<Neighbor> got;
+  ASSERT_TRUE(index->Search(far.data(), 1, &got).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, moved);
+  EXPECT_TRUE(index->Contains(moved));
+  EXPECT_FALSE(index->Contains(ids[0]));
+}
+
+INSTANTIATE_TEST_SUITE_P(Specs, AllSpecs,
+                         ::testing::Values("Flat", "HNSW16", "IVF16,Flat", "IVF8,PQ4", "SQ8"));
+
+TEST(VectorIndex, IvfAnswersExactlyUntilTrained) {
+  const size_t d = 8;
+  auto index = Make("IVF16,Flat", d, Metric::kCosine, /*train_threshold=*/700);
+  auto x = RandomVectors(1000, d, 5);
+  std::vector<uint64_t> ids(1000);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = i;
+  ASSERT_TRUE(index->Add(ids.data(), x.data(), 600).ok());
+  EXPECT_FALSE(index->Stats().trained);
+  std::vector<Neighbor> got;
+  ASSERT_TRUE(index->Search(&x[5 * d], 5, &got).ok());
+  std::vector<uint64_t> live(ids.begin(), ids.begin() + 600);
+  EXPECT_EQ(Ids(got), BruteForce(live, x, &x[5 * d], d, 5, Metric::kCosine));
+  ASSERT_TRUE(index->Add(ids.data() + 600, x.data() + 600 * d, 400).ok());
+  EXPECT_TRUE(index->Stats().trained);
+  EXPECT_EQ(index->size(), 1000u);
+  ASSERT_TRUE(index->Search(&x[5 * d], 1, &got).ok());
+  EXPECT_EQ(got[0].id, 5u);
+}
+
+TEST(VectorIndex, HnswCountsTombstones) {
+  auto index = Make("HNSW8", 4, Metric::kInnerProduct);
+  auto x = RandomVectors(50, 4, 6);
+  std::vector<uint64_t> ids(50);
+  for (size_t i = 0; i < 50; ++i) ids[i] = i;
+  ASSERT_TRUE(index->Add(ids.data(), x.data(), 50).ok());
+  ASSERT_TRUE(index->Remove(ids.data(), 45).ok());
+  EXPECT_EQ(index->Stats().tombstones, 45u);
+  std::vector<Neighbor> got;
+  ASSERT_TRUE(index->Search(x.data(), 10, &got).ok());
+  EXPECT_EQ(got.size(), 5u);  // only five live vectors
+  for (const auto& nb : got) EXPECT_GE(nb.id, 45u);
+}
+
+TEST(VectorIndex, RefusesBadSpecsDimsAndValues) {
+  IndexOptions o;
+  o.dim = 8;
+  o.spec = "NoSuchIndex42";
+  std::unique_ptr<VectorIndex> index;
+  Status st = VectorIndex::Create(o, &index);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("NoSuchIndex42"), std::string::npos) << st.message();
+  o.spec = "Flat";
+  o.dim = 0;
+  EXPECT_FALSE(VectorIndex::Create(o, &index).ok());
+
+  auto flat = Make("Flat", 2, Metric::kL2);
+  uint64_t id = 1;
+  float bad[] = {1.0f, std::nanf("")};
+  EXPECT_EQ(flat->Add(&id, bad, 1).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(flat->size(), 0u);
+  std::vector<Neighbor> got;
+  EXPECT_FALSE(flat->Search(bad, 1, &got).ok());
+  float ok[] = {1, 2};
+  EXPECT_FALSE(flat->Search(ok, 0, &got).ok());
+  ASSERT_TRUE(flat->Search(ok, 3, &got).ok());
+  EXPECT_TRUE(got.empty());
+
+  Metric m;
+  EXPECT_TRUE(ParseMetric("cosine", &m).ok());
+  EXPECT_FALSE(ParseMetric("manhattan", &m).ok());
+}
+
+}  // namespace
+}  // namespace index
+}  // namespace reco

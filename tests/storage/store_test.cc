@@ -1,0 +1,143 @@
+#include <gtest/gtest.h>
+
+#include "storage/store.h"
+#include "testutil/temp_dir.h"
+
+namespace reco {
+namespace storage {
+namespace {
+
+std::unique_ptr<Store> OpenStore(const std::string& dir) {
+  std::unique_ptr<Store> store;
+  Status st = Store::Open(dir, StoreOptions(), &store);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return store;
+}
+
+ItemWrite MakeWrite(const std::string& id, uint64_t iid, std::vector<float> v) {
+  ItemWrite w;
+  w.item.id = id;
+  w.item.internal_id = iid;
+  w.item.text = "text of " + id;
+  w.item.attributes["n"] = static_cast<double>(iid);
+  VectorRecord rec;
+  rec.space = 0;
+  rec.provenance = {"text", "1.0.0", "fp"};
+  rec.values = std::move(v);
+  w.vectors.push_back(rec);
+  return w;
+}
+
+TEST(Store, CollectionsGetIdsAndSurviveReopen) {
+  testing::TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    CollectionRecord a{0, "shop", "{cfg-a}", 0}, b{0, "media", "{cfg-b}", 0};
+    ASSERT_TRUE(store->CreateCollection(&a).ok());
+    ASSERT_TRUE(store->CreateCollection(&b).ok());
+    EXPECT_NE(a.id, b.id);
+    CollectionRecord dup{0, "shop", "", 0};
+    EXPECT_EQ(store->CreateCollection(&dup).code(), Status::Code::kAlreadyExists);
+  }
+  auto store = OpenStore(dir.path());
+  std::vector<CollectionRecord> all;
+  ASSERT_TRUE(store->ListCollections(&all).ok());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].name, "media");
+  EXPECT_EQ(all[0].config, "{cfg-b}");
+  EXPECT_EQ(all[1].name, "shop");
+  EXPECT_EQ(all[1].next_item_id, 1u);
+}
+
+TEST(Store, WritesItemsIdsAndVectorsTogether) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  CollectionRecord c{0, "shop", "{}", 0};
+  ASSERT_TRUE(store->CreateCollection(&c).ok());
+  std::vector<ItemWrite> writes = {MakeWrite("a", 1, {1, 2, 3}), MakeWrite("b", 2, {4, 5, 6})};
+  ASSERT_TRUE(store->WriteItems(c.id, writes, 3).ok());
+
+  uint64_t iid = 0;
+  ASSERT_TRUE(store->LookupId(c.id, "b", &iid).ok());
+  EXPECT_EQ(iid, 2u);
+  Item item;
+  ASSERT_TRUE(store->GetItem(c.id, 2, &item).ok());
+  EXPECT_EQ(item.text, "text of b");
+  VectorRecord v;
+  ASSERT_TRUE(store->GetVector(c.id, 0, 2, &v).ok());
+  EXPECT_EQ(v.values, (std::vector<float>{4, 5, 6}));
+  EXPECT_EQ(v.provenance.plugin, "text");
+  EXPECT_EQ(v.provenance.fingerprint, "fp");
+
+  std::vector<uint64_t> seen;
+  ASSERT_TRUE(store
+                  ->ScanVectors(c.id, 0,
+                                [&](uint64_t id, const float* x, size_t d) {
+                                  EXPECT_EQ(d, 3u);
+                                  EXPECT_EQ(x[0], id == 1 ? 1.0f : 4.0f);
+                                  seen.push_back(id);
+                                })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 2}));
+
+  std::vector<CollectionRecord> all;
+  ASSERT_TRUE(store->ListCollections(&all).ok());
+  EXPECT_EQ(all[0].next_item_id, 3u);
+
+  ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}).ok());
+  EXPECT_TRUE(store->LookupId(c.id, "a", &iid).IsNotFound());
+  EXPECT_TRUE(store->GetItem(c.id, 1, &item).IsNotFound());
+  EXPECT_TRUE(store->GetVector(c.id, 0, 1, &v).IsNotFound());
+  size_t items = 0;
+  ASSERT_TRUE(store->ScanItems(c.id, [&](const Item&) { ++items; }).ok());
+  EXPECT_EQ(items, 1u);
+}
+
+TEST(Store, ClearSpacesRemovesAnOldVector) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  CollectionRecord c{0, "shop", "{}", 0};
+  ASSERT_TRUE(store->CreateCollection(&c).ok());
+  ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("a", 1, {1, 2})}, 2).ok());
+  ItemWrite w = MakeWrite("a", 1, {});
+  w.vectors.clear();
+  w.clear_spaces = {0};
+  ASSERT_TRUE(store->WriteItems(c.id, {w}, 2).ok());
+  VectorRecord v;
+  EXPECT_TRUE(store->GetVector(c.id, 0, 1, &v).IsNotFound());
+}
+
+TEST(Store, DropRemovesEverythingOfOneCollectionOnly) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  CollectionRecord a{0, "a", "{}", 0}, b{0, "b", "{}", 0};
+  ASSERT_TRUE(store->CreateCollection(&a).ok());
+  ASSERT_TRUE(store->CreateCollection(&b).ok());
+  ASSERT_TRUE(store->WriteItems(a.id, {MakeWrite("x", 1, {1})}, 2).ok());
+  ASSERT_TRUE(store->WriteItems(b.id, {MakeWrite("x", 1, {2})}, 2).ok());
+  ASSERT_TRUE(store->DropCollection(a).ok());
+  uint64_t iid;
+  EXPECT_TRUE(store->LookupId(a.id, "x", &iid).IsNotFound());
+  ASSERT_TRUE(store->LookupId(b.id, "x", &iid).ok());
+  VectorRecord v;
+  ASSERT_TRUE(store->GetVector(b.id, 0, 1, &v).ok());
+  EXPECT_EQ(v.values[0], 2.0f);
+  std::vector<CollectionRecord> all;
+  ASSERT_TRUE(store->ListCollections(&all).ok());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "b");
+}
+
+TEST(Store, OpeningAFileThatIsNotADatabaseFails) {
+  testing::TempDir dir;
+  std::unique_ptr<Store> store;
+  StoreOptions options;
+  options.create_if_missing = false;
+  Status st = Store::Open(dir.Sub("missing"), options, &store);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("missing"), std::string::npos) << st.message();
+}
+
+}  // namespace
+}  // namespace storage
+}  // namespace reco
