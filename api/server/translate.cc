@@ -1,0 +1,301 @@
+#include "api/server/translate.h"
+
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace reco {
+namespace api {
+namespace {
+
+// ---- protobuf -> engine ----
+
+engine::SpaceConfig FromProto(const v1::SpaceConfig& in) {
+  engine::SpaceConfig out;  // empty strings keep the engine's defaults
+  out.name = in.name();
+  if (!in.plugin().empty()) out.plugin = in.plugin();
+  out.options.insert(in.options().begin(), in.options().end());
+  out.dim = in.dim();
+  if (!in.metric().empty()) out.metric = in.metric();
+  if (!in.index().empty()) out.index = in.index();
+  return out;
+}
+
+Status FromProto(const v1::AttributeValue& in, AttrValue* out) {
+  switch (in.value_case()) {
+    case v1::AttributeValue::kStringValue:
+      *out = in.string_value();
+      return Status::OK();
+    case v1::AttributeValue::kNumberValue:
+      *out = in.number_value();
+      return Status::OK();
+    case v1::AttributeValue::kBoolValue:
+      *out = in.bool_value();
+      return Status::OK();
+    case v1::AttributeValue::kListValue:
+      *out = std::vector<std::string>(in.list_value().values().begin(),
+                                      in.list_value().values().end());
+      return Status::OK();
+    case v1::AttributeValue::VALUE_NOT_SET:
+      break;
+  }
+  return Status::InvalidArgument("attribute has no value");
+}
+
+Status FromProto(const v1::Item& in, engine::ItemInput* out) {
+  out->id = in.id();
+  out->text = in.text();
+  for (const auto& [key, value] : in.attributes()) {
+    RECO_RETURN_IF_ERROR(
+        FromProto(value, &out->attributes[key]).WithContext("attribute '" + key + "'"));
+  }
+  for (const auto& [space, vector] : in.vectors()) {
+    out->vectors[space].assign(vector.values().begin(), vector.values().end());
+  }
+  return Status::OK();
+}
+
+// ---- engine -> protobuf ----
+
+void ToProto(const engine::SpaceConfig& in, v1::SpaceConfig* out) {
+  out->set_name(in.name);
+  out->set_plugin(in.plugin);
+  out->mutable_options()->insert(in.options.begin(), in.options.end());
+  out->set_dim(in.dim);
+  out->set_metric(in.metric);
+  out->set_index(in.index);
+}
+
+void ToProto(const engine::CollectionConfig& in, v1::CollectionConfig* out) {
+  out->set_name(in.name);
+  for (const auto& space : in.spaces) ToProto(space, out->add_spaces());
+}
+
+void ToProto(const AttrValue& in, v1::AttributeValue* out) {
+  std::visit(
+      [out](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          out->set_string_value(v);
+        } else if constexpr (std::is_same_v<T, double>) {
+          out->set_number_value(v);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out->set_bool_value(v);
+        } else {
+          out->mutable_list_value()->mutable_values()->Add(v.begin(), v.end());
+        }
+      },
+      in);
+}
+
+void ToProto(const engine::ItemView& in, v1::StoredItem* out) {
+  v1::Item* item = out->mutable_item();
+  item->set_id(in.item.id);
+  item->set_text(in.item.text);
+  for (const auto& [key, value] : in.item.attributes) {
+    ToProto(value, &(*item->mutable_attributes())[key]);
+  }
+  out->set_created_ms(in.item.created_ms);
+  out->set_updated_ms(in.item.updated_ms);
+  for (const auto& sv : in.vectors) {
+    v1::SpaceVector* v = out->add_vectors();
+    v->set_space(sv.space);
+    v->mutable_provenance()->set_plugin(sv.provenance.plugin);
+    v->mutable_provenance()->set_version(sv.provenance.version);
+    v->mutable_provenance()->set_fingerprint(sv.provenance.fingerprint);
+    v->mutable_values()->Add(sv.values.begin(), sv.values.end());
+  }
+}
+
+// ---- one handler per operation ----
+
+Status Handle(engine::Engine* e, const v1::CreateCollectionRequest& req,
+              v1::CreateCollectionResponse*) {
+  engine::CollectionConfig config;
+  config.name = req.name();
+  for (const auto& space : req.spaces()) config.spaces.push_back(FromProto(space));
+  return e->CreateCollection(config);
+}
+
+Status Handle(engine::Engine* e, const v1::DropCollectionRequest& req,
+              v1::DropCollectionResponse*) {
+  return e->DropCollection(req.name());
+}
+
+Status Handle(engine::Engine* e, const v1::ListCollectionsRequest&,
+              v1::ListCollectionsResponse* resp) {
+  std::vector<engine::CollectionConfig> configs;
+  RECO_RETURN_IF_ERROR(e->ListCollections(&configs));
+  for (const auto& config : configs) ToProto(config, resp->add_collections());
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::GetCollectionRequest& req,
+              v1::GetCollectionResponse* resp) {
+  engine::CollectionConfig config;
+  RECO_RETURN_IF_ERROR(e->GetCollection(req.name(), &config));
+  ToProto(config, resp->mutable_collection());
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::UpsertRequest& req, v1::UpsertResponse* resp) {
+  std::vector<engine::ItemInput> items(req.items_size());
+  for (int i = 0; i < req.items_size(); ++i) {
+    RECO_RETURN_IF_ERROR(
+        FromProto(req.items(i), &items[i])
+            .WithContext("item " + std::to_string(i) + " (id '" + req.items(i).id() + "')"));
+  }
+  RECO_RETURN_IF_ERROR(e->Upsert(req.collection(), items));
+  resp->set_upserted(static_cast<uint32_t>(items.size()));
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::GetRequest& req, v1::GetResponse* resp) {
+  engine::ItemView view;
+  RECO_RETURN_IF_ERROR(e->Get(req.collection(), req.id(), req.with_vectors(), &view));
+  ToProto(view, resp->mutable_item());
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::DeleteRequest& req, v1::DeleteResponse*) {
+  return e->Delete(req.collection(), req.id());
+}
+
+Status Handle(engine::Engine* e, const v1::SearchRequest& req, v1::SearchResponse* resp) {
+  const uint32_t max_k = e->options().max_k;
+  if (req.k() == 0 || req.k() > max_k) {
+    return Status::OutOfRange("k = " + std::to_string(req.k()) +
+                              " is out of range: it must be 1.." + std::to_string(max_k) +
+                              " (max_k)");
+  }
+  engine::Query query;
+  query.collection = req.collection();
+  query.space = req.space();
+  query.k = req.k();
+  switch (req.query_case()) {
+    case v1::SearchRequest::kItemId:
+      query.item_id = req.item_id();
+      break;
+    case v1::SearchRequest::kText:
+      query.text = req.text();
+      break;
+    case v1::SearchRequest::kVector:
+      query.vector.emplace(req.vector().values().begin(), req.vector().values().end());
+      break;
+    case v1::SearchRequest::QUERY_NOT_SET:
+      return Status::InvalidArgument("search needs a query: one of item_id, text or vector");
+  }
+  std::vector<engine::Hit> hits;
+  RECO_RETURN_IF_ERROR(e->Search(query, &hits));
+  for (const auto& hit : hits) {
+    v1::Hit* h = resp->add_hits();
+    h->set_id(hit.id);
+    h->set_score(hit.score);
+  }
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::StatsRequest& req, v1::StatsResponse* resp) {
+  engine::CollectionStats stats;
+  RECO_RETURN_IF_ERROR(e->Stats(req.collection(), &stats));
+  resp->set_name(stats.name);
+  resp->set_items(stats.items);
+  for (const auto& s : stats.spaces) {
+    v1::SpaceStats* out = resp->add_spaces();
+    out->set_name(s.name);
+    out->set_plugin(s.plugin);
+    out->set_dim(s.dim);
+    out->set_metric(s.metric);
+    out->set_index(s.index);
+    out->set_vectors(s.vectors);
+  }
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::ListPluginsRequest&, v1::ListPluginsResponse* resp) {
+  for (const auto& p : e->Plugins()) {
+    v1::PluginInfo* out = resp->add_plugins();
+    out->set_name(p.name);
+    out->set_version(p.version);
+    out->set_abi(p.abi);
+    out->set_modality(p.modality);
+    out->set_content_types(p.content_types);
+    out->set_default_dim(p.default_dim);
+    out->set_path(p.path);
+  }
+  for (const auto& [path, reason] : e->RefusedPlugins()) {
+    v1::RefusedPlugin* out = resp->add_refused();
+    out->set_path(path);
+    out->set_reason(reason);
+  }
+  return Status::OK();
+}
+
+Status Handle(engine::Engine*, const v1::PingRequest&, v1::PingResponse* resp) {
+  resp->set_server_version(RECO_VERSION);
+  return Status::OK();
+}
+
+Status Dispatch(engine::Engine* e, const v1::Request& req, v1::Response* resp) {
+  using R = v1::Request;
+  switch (req.body_case()) {
+    case R::kCreateCollection:
+      return Handle(e, req.create_collection(), resp->mutable_create_collection());
+    case R::kDropCollection:
+      return Handle(e, req.drop_collection(), resp->mutable_drop_collection());
+    case R::kListCollections:
+      return Handle(e, req.list_collections(), resp->mutable_list_collections());
+    case R::kGetCollection:
+      return Handle(e, req.get_collection(), resp->mutable_get_collection());
+    case R::kUpsert:
+      return Handle(e, req.upsert(), resp->mutable_upsert());
+    case R::kGetItem:
+      return Handle(e, req.get_item(), resp->mutable_get_item());
+    case R::kDeleteItem:
+      return Handle(e, req.delete_item(), resp->mutable_delete_item());
+    case R::kSearch:
+      return Handle(e, req.search(), resp->mutable_search());
+    case R::kStats:
+      return Handle(e, req.stats(), resp->mutable_stats());
+    case R::kListPlugins:
+      return Handle(e, req.list_plugins(), resp->mutable_list_plugins());
+    case R::kPing:
+      return Handle(e, req.ping(), resp->mutable_ping());
+    case R::BODY_NOT_SET:
+      break;
+  }
+  return Status::InvalidArgument("request " + std::to_string(req.request_id()) +
+                                 " has no body (no operation, or one this server does not know)");
+}
+
+}  // namespace
+
+v1::Response ErrorResponse(uint64_t request_id, const Status& status) {
+  v1::Response resp;
+  resp.set_request_id(request_id);
+  resp.mutable_error()->set_code(static_cast<v1::ErrorCode>(status.code()));
+  resp.mutable_error()->set_message(status.message());
+  return resp;
+}
+
+v1::Response HandleRequest(engine::Engine* engine, const v1::Request& request) {
+  v1::Response resp;
+  resp.set_request_id(request.request_id());
+  Status status;
+  try {
+    status = Dispatch(engine, request, &resp);
+  } catch (const std::exception& e) {
+    status = Status::Internal(std::string("unexpected exception: ") + e.what());
+  } catch (...) {
+    status = Status::Internal("unexpected exception");
+  }
+  if (!status.ok()) return ErrorResponse(request.request_id(), status);
+  return resp;
+}
+
+}  // namespace api
+}  // namespace reco

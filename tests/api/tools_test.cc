@@ -1,0 +1,296 @@
+// The real recod (port 0, temp data dir) driven by the real recoctl binary: the command-line
+// contract, --json shapes, import validation and exit codes.
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "testutil/recod_process.h"
+#include "testutil/temp_dir.h"
+
+namespace reco {
+namespace {
+
+using json = nlohmann::json;
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+
+  // stdout as one JSON value per non-empty line.
+  std::vector<json> JsonLines() const {
+    std::vector<json> lines;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty()) lines.push_back(json::parse(line));
+    }
+    return lines;
+  }
+};
+
+// Runs a program through the shell, capturing stdout, stderr and the exit code.
+Outcome RunCommand(const std::string& program, const std::vector<std::string>& args,
+                   const std::string& stderr_path) {
+  std::string command = ShellQuote(program);
+  for (const auto& arg : args) command += " " + ShellQuote(arg);
+  command += " 2>" + ShellQuote(stderr_path);
+  Outcome run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(stderr_path);
+  std::stringstream text;
+  text << err.rdbuf();
+  run.err = text.str();
+  return run;
+}
+
+class apiTools : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    // An empty plugin directory: these tests use plugin "none" and start faster without a model.
+    boost::filesystem::create_directories(dir_.Sub("plugins"));
+    ASSERT_TRUE(recod_.Start(dir_.Sub("data"), {"--plugins", dir_.Sub("plugins")}, &error))
+        << error;
+  }
+
+  Outcome Recoctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--addr", recod_.address()});
+    return RunCommand(std::string(RECO_BIN_DIR) + "/recoctl", args, dir_.Sub("stderr"));
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& content) {
+    const std::string path = dir_.Sub(name);
+    std::ofstream(path) << content;
+    return path;
+  }
+
+  void CreateShop() {
+    Outcome run = Recoctl({"collection", "create", "shop", "--space",
+                           "name=v,plugin=none,index=Flat,metric=l2,dim=4"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+
+  static std::string Line(const std::string& id, const std::string& vector,
+                          const std::string& title) {
+    return R"({"id": ")" + id + R"(", "text": "about )" + id + R"(", "attributes": {"title": ")" +
+           title + R"(", "price": 9.5, "tags": ["a", "b"], "new": true}, "vectors": {"v": )" +
+           vector + "}}\n";
+  }
+
+  int64_t Items() {
+    Outcome run = Recoctl({"stats", "shop", "--json"});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    auto lines = run.JsonLines();
+    return lines.size() == 1 ? lines[0].at("items").get<int64_t>() : -1;
+  }
+
+  testing::TempDir dir_;
+  testing::RecodProcess recod_;
+};
+
+TEST_F(apiTools, CreateImportSearchStatsAndGet) {
+  CreateShop();
+  Outcome list = Recoctl({"collection", "list", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto collections = list.JsonLines();
+  ASSERT_EQ(collections.size(), 1u);
+  EXPECT_EQ(collections[0]["name"], "shop");
+  EXPECT_EQ(collections[0]["spaces"][0]["plugin"], "none");
+  EXPECT_EQ(collections[0]["spaces"][0]["dim"], 4);
+
+  const std::string file =
+      WriteFile("items.jsonl", Line("a", "[1, 0, 0, 0]", "Red shoe") + "\n" +  // a blank line
+                                   Line("b", "[0, 1, 0, 0]", "Blue hat") +
+                                   Line("c", "[0.9, 0.1, 0, 0]", "Pink shoe") +
+                                   Line("d", "[0, 0, 1, 0]", "Green lamp"));
+  Outcome import = Recoctl({"import", "shop", file, "--batch", "3"});
+  ASSERT_EQ(import.exit_code, 0) << import.err;
+  EXPECT_NE(import.out.find("imported 4 items into shop"), std::string::npos) << import.out;
+
+  Outcome search =
+      Recoctl({"search", "shop", "--vector", "[1,0,0,0]", "--space", "v", "-k", "3", "--json"});
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  auto hits = search.JsonLines();
+  ASSERT_EQ(hits.size(), 3u) << search.out;
+  EXPECT_EQ(hits[0]["id"], "a");
+  EXPECT_EQ(hits[1]["id"], "c");
+  for (size_t i = 0; i < hits.size(); ++i) {
+    EXPECT_EQ(hits[i]["rank"], i + 1);
+    ASSERT_TRUE(hits[i]["score"].is_number());
+    if (i > 0) {
+      EXPECT_GE(hits[i - 1]["score"].get<double>(), hits[i]["score"].get<double>());
+    }
+  }
+
+  Outcome similar = Recoctl({"--json", "similar", "shop", "a", "-k", "2"});
+  ASSERT_EQ(similar.exit_code, 0) << similar.err;
+  auto neighbours = similar.JsonLines();
+  ASSERT_EQ(neighbours.size(), 2u);
+  EXPECT_EQ(neighbours[0]["id"], "c");
+  for (const auto& hit : neighbours) EXPECT_NE(hit["id"], "a");
+
+  Outcome table = Recoctl({"similar", "shop", "a", "-k", "1"});  // human output shows titles
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("Pink shoe"), std::string::npos) << table.out;
+
+  Outcome stats = Recoctl({"stats", "shop", "--json"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  auto stats_lines = stats.JsonLines();
+  ASSERT_EQ(stats_lines.size(), 1u);
+  const json& s = stats_lines[0];
+  EXPECT_EQ(s["items"], 4);
+  ASSERT_EQ(s["spaces"].size(), 1u);
+  EXPECT_EQ(s["spaces"][0]["name"], "v");
+  EXPECT_EQ(s["spaces"][0]["vectors"], 4);
+  EXPECT_EQ(s["spaces"][0]["dim"], 4);
+  EXPECT_EQ(s["spaces"][0]["index"], "Flat");
+  EXPECT_EQ(s["spaces"][0]["metric"], "l2");
+  EXPECT_EQ(s["spaces"][0]["plugin"], "none");
+
+  Outcome get = Recoctl({"get", "shop", "c", "--vectors", "--json"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  auto items = get.JsonLines();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["id"], "c");
+  EXPECT_EQ(items[0]["text"], "about c");
+  EXPECT_EQ(items[0]["attributes"]["title"], "Pink shoe");
+  EXPECT_EQ(items[0]["attributes"]["price"], 9.5);
+  EXPECT_EQ(items[0]["attributes"]["new"], true);
+  EXPECT_EQ(items[0]["attributes"]["tags"], json({"a", "b"}));
+  EXPECT_GT(items[0]["created_ms"].get<int64_t>(), 0);
+  EXPECT_EQ(items[0]["vectors"]["v"]["values"], json({0.9, 0.1, 0.0, 0.0}));
+  EXPECT_EQ(items[0]["vectors"]["v"]["plugin"], "none");
+}
+
+TEST_F(apiTools, UpsertAndDeleteOneItem) {
+  CreateShop();
+  Outcome upsert =
+      Recoctl({"upsert", "shop", "--id", "x", "--text", "hello", "--attr", "title=Blue hat",
+               "--attr", "price=3", "--vector", "[0,0,0,1]", "--space", "v"});
+  ASSERT_EQ(upsert.exit_code, 0) << upsert.err;
+  Outcome from_json =
+      Recoctl({"upsert", "shop", "--json", R"({"id": "y", "vectors": {"v": [0, 0, 1, 1]}})"});
+  ASSERT_EQ(from_json.exit_code, 0) << from_json.err;
+
+  Outcome get = Recoctl({"get", "shop", "x", "--json"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  auto item = get.JsonLines().at(0);
+  EXPECT_EQ(item["attributes"]["title"], "Blue hat");
+  EXPECT_EQ(item["attributes"]["price"], 3);
+  EXPECT_FALSE(item.contains("vectors"));
+  EXPECT_EQ(Items(), 2);
+
+  ASSERT_EQ(Recoctl({"delete", "shop", "x"}).exit_code, 0);
+  Outcome gone = Recoctl({"get", "shop", "x"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.err.find("error: NotFound"), std::string::npos) << gone.err;
+}
+
+TEST_F(apiTools, ImportWithAMalformedLineImportsNothing) {
+  CreateShop();
+  const std::string file = WriteFile(
+      "bad.jsonl", Line("a", "[1, 0, 0, 0]", "A") + Line("b", "[0, 1, 0, 0]", "B") +
+                       "{\"id\": \"c\", \"vectors\": \n" + Line("d", "[0, 0, 1, 0]", "D"));
+  Outcome run = Recoctl({"import", "shop", file});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("line 3"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("nothing was imported"), std::string::npos) << run.err;
+  EXPECT_EQ(Items(), 0);
+}
+
+TEST_F(apiTools, ImportRefusedByTheServerSaysWhichLinesWereKept) {
+  CreateShop();
+  // Line 4 has a vector of the wrong size: the engine refuses its batch (lines 3-4).
+  const std::string file =
+      WriteFile("dim.jsonl", Line("a", "[1, 0, 0, 0]", "A") + Line("b", "[0, 1, 0, 0]", "B") +
+                                 Line("c", "[0, 0, 1, 0]", "C") + Line("d", "[0, 0, 1]", "D") +
+                                 Line("e", "[0, 0, 0, 1]", "E"));
+  Outcome run = Recoctl({"import", "shop", file, "--batch", "2"});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("line 4"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("lines 1-2 were imported"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("lines 3-5 were not"), std::string::npos) << run.err;
+  EXPECT_EQ(Items(), 2);
+}
+
+TEST_F(apiTools, FailuresExitOneAndUsageErrorsExitTwo) {
+  Outcome missing = Recoctl({"stats", "nope"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("error: NotFound:"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
+
+  CreateShop();
+  Outcome zero_k = Recoctl({"search", "shop", "--vector", "[1,0,0,0]", "-k", "0"});
+  EXPECT_EQ(zero_k.exit_code, 1);
+  EXPECT_NE(zero_k.err.find("OutOfRange"), std::string::npos) << zero_k.err;
+
+  EXPECT_EQ(Recoctl({"search", "shop", "-k", "3"}).exit_code, 2);  // no query
+  EXPECT_EQ(Recoctl({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(Recoctl({"get", "shop"}).exit_code, 2);
+  EXPECT_EQ(Recoctl({"collection", "create", "x"}).exit_code, 2);  // no --space
+
+  Outcome refused = RunCommand(std::string(RECO_BIN_DIR) + "/recoctl",
+                               {"--addr", "127.0.0.1:1", "ping"}, dir_.Sub("stderr"));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("IOError"), std::string::npos) << refused.err;
+
+  Outcome ping = Recoctl({"ping", "--json"});
+  ASSERT_EQ(ping.exit_code, 0) << ping.err;
+  EXPECT_EQ(ping.JsonLines().at(0)["ok"], true);
+  Outcome plugins = Recoctl({"plugins", "--json"});
+  ASSERT_EQ(plugins.exit_code, 0) << plugins.err;
+  EXPECT_TRUE(plugins.JsonLines().at(0)["plugins"].is_array());
+  EXPECT_TRUE(plugins.JsonLines().at(0)["refused"].is_array());
+}
+
+TEST_F(apiTools, RecodStopsCleanlyOnSigtermAndRejectsBadFlags) {
+  CreateShop();
+  EXPECT_EQ(recod_.Stop(), 0);
+
+  Outcome bad = RunCommand(std::string(RECO_BIN_DIR) + "/recod",
+                           {"--data", dir_.Sub("x"), "--bogus"}, dir_.Sub("stderr"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("usage"), std::string::npos) << bad.err;
+  Outcome no_port = RunCommand(std::string(RECO_BIN_DIR) + "/recod", {"--data", dir_.Sub("x")},
+                               dir_.Sub("stderr"));
+  EXPECT_EQ(no_port.exit_code, 2);
+  std::ofstream(dir_.Sub("file")) << "not a directory";
+  Outcome bad_data =
+      RunCommand(std::string(RECO_BIN_DIR) + "/recod",
+                 {"--data", dir_.Sub("file"), "--port", "0", "--plugins", dir_.Sub("plugins")},
+                 dir_.Sub("stderr"));
+  EXPECT_EQ(bad_data.exit_code, 1);
+  EXPECT_NE(bad_data.err.find("cannot open the engine"), std::string::npos) << bad_data.err;
+  EXPECT_EQ(bad_data.out, "");  // never claimed to listen
+
+  // A restart on the same directory still has the collection.
+  std::string error;
+  ASSERT_TRUE(recod_.Start(dir_.Sub("data"), {"--plugins", dir_.Sub("plugins")}, &error)) << error;
+  Outcome get = Recoctl({"collection", "get", "shop", "--json"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(get.JsonLines().at(0)["name"], "shop");
+}
+
+}  // namespace
+}  // namespace reco

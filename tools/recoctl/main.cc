@@ -1,0 +1,883 @@
+// recoctl: the command-line client for recod. Commands, flags and --json shapes are a
+// contract (scripts parse them): see kUsage.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/client/client.h"
+
+namespace {
+
+using json = nlohmann::json;
+namespace v1 = reco::api::v1;
+using reco::Status;
+
+constexpr int kExitFailed = 1;  // the server refused, or the connection failed
+constexpr int kExitUsage = 2;   // bad command line
+constexpr uint32_t kDefaultK = 10;
+constexpr size_t kDefaultBatch = 256;
+
+constexpr const char* kUsage = R"(usage: recoctl [--addr HOST:PORT] [--json] COMMAND ...
+
+  --addr HOST:PORT   server address (default $RECO_ADDR, else 127.0.0.1:7070)
+  --json             machine-readable output (may appear anywhere after the command)
+
+commands:
+  collection create NAME --space name=S,plugin=P,index=SPEC,metric=M[,dim=N][,KEY=VALUE...]
+                     (repeat --space; a token without '=' continues the previous value, so
+                     index=IVF256,Flat works; other keys become plugin options)
+  collection list
+  collection get NAME
+  collection drop NAME
+  import NAME FILE.jsonl [--batch N]
+                     one JSON object a line: {"id": "...", "text": "...",
+                     "attributes": {...}, "vectors": {"SPACE": [floats]}}
+  upsert NAME --id ID [--text T] [--attr KEY=VALUE ...] [--vector '[...]' [--space S]]
+  upsert NAME --json '{...}'     (one object like an import line)
+                     --attr values that parse as JSON (9.5, true, ["a","b"], "7") keep
+                     that type; anything else is a string
+  get NAME ID [--vectors]
+  delete NAME ID
+  similar NAME ID [-k K] [--space S]
+  search NAME --text "..." [-k K] [--space S]
+  search NAME --vector '[...]' [--space S] [-k K]
+  stats NAME
+  plugins
+  ping
+
+--json output: similar/search: one {"rank","id","score"} object per line; stats: one
+{"name","items","spaces":[{"name","vectors","dim","index","metric","plugin"}]};
+get: one {"id","text","attributes","created_ms","updated_ms"[,"vectors"]};
+collection list: one collection object per line.
+exit status: 0 ok, 1 the command failed (message on stderr), 2 usage error.
+)";
+
+// ---- exits ----
+
+[[noreturn]] void UsageError(const std::string& message) {
+  std::cerr << "recoctl: " << message << "\n(run 'recoctl --help' for usage)\n";
+  std::exit(kExitUsage);
+}
+
+[[noreturn]] void Fail(const Status& status) {
+  std::cerr << "error: " << status.ToString() << "\n";
+  std::exit(kExitFailed);
+}
+
+void Check(const Status& status) {
+  if (!status.ok()) Fail(status);
+}
+
+// ---- command-line parsing ----
+
+struct Options {
+  std::string addr;
+  bool json_output = false;
+  std::optional<std::string> item_json;  // upsert --json '{...}'
+  std::vector<std::string> words;        // command, subcommand, arguments and flags
+};
+
+// Pulls the global flags (--addr, --json) out of argv, wherever they are. `--json` followed
+// by a JSON object is upsert's item, not the output switch.
+Options ParseGlobal(int argc, char** argv) {
+  Options options;
+  const char* env = std::getenv("RECO_ADDR");
+  options.addr = env != nullptr && *env != '\0' ? env : "127.0.0.1:7070";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (arg == "--addr") {
+      if (i + 1 >= argc) UsageError("--addr needs HOST:PORT");
+      options.addr = argv[++i];
+    } else if (arg.rfind("--addr=", 0) == 0) {
+      options.addr = arg.substr(7);
+    } else if (arg == "--json") {
+      if (i + 1 < argc) {
+        const std::string next = argv[i + 1];
+        const size_t first = next.find_first_not_of(" \t\r\n");
+        if (first != std::string::npos && next[first] == '{') {
+          options.item_json = next;
+          ++i;
+          continue;
+        }
+      }
+      options.json_output = true;
+    } else {
+      options.words.push_back(arg);
+    }
+  }
+  return options;
+}
+
+// A command's arguments: positionals, flags with values (repeatable) and switches.
+class Args {
+ public:
+  Args(const std::string& command, const std::vector<std::string>& tokens,
+       const std::set<std::string>& value_flags, const std::set<std::string>& switches) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      std::string token = tokens[i];
+      if (token.size() < 2 || token[0] != '-' || IsNumber(token)) {
+        positional_.push_back(token);
+        continue;
+      }
+      std::optional<std::string> inline_value;
+      if (const size_t eq = token.find('='); eq != std::string::npos && token[1] == '-') {
+        inline_value = token.substr(eq + 1);
+        token = token.substr(0, eq);
+      }
+      if (token == "--k") token = "-k";
+      if (switches.count(token) && !inline_value) {
+        switches_.insert(token);
+      } else if (value_flags.count(token)) {
+        if (inline_value) {
+          values_[token].push_back(*inline_value);
+        } else if (i + 1 < tokens.size()) {
+          values_[token].push_back(tokens[++i]);
+        } else {
+          UsageError(command + ": " + token + " needs a value");
+        }
+      } else {
+        UsageError(command + ": unknown flag " + token);
+      }
+    }
+  }
+
+  const std::vector<std::string>& positional() const { return positional_; }
+  void ExpectPositional(const std::string& command, size_t n, const std::string& names) const {
+    if (positional_.size() != n) UsageError("usage: recoctl " + command + " " + names);
+  }
+  bool Has(const std::string& flag) const { return switches_.count(flag) || values_.count(flag); }
+  std::optional<std::string> Value(const std::string& flag) const {
+    auto it = values_.find(flag);
+    if (it == values_.end()) return std::nullopt;
+    return it->second.back();
+  }
+  std::vector<std::string> Values(const std::string& flag) const {
+    auto it = values_.find(flag);
+    return it == values_.end() ? std::vector<std::string>{} : it->second;
+  }
+
+ private:
+  static bool IsNumber(const std::string& s) {
+    char* end = nullptr;
+    std::strtod(s.c_str(), &end);
+    return end != s.c_str() && *end == '\0';
+  }
+
+  std::vector<std::string> positional_;
+  std::map<std::string, std::vector<std::string>> values_;
+  std::set<std::string> switches_;
+};
+
+uint64_t ParseCount(const std::string& flag, const std::string& text, uint64_t max) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+      text.size() > 19 || std::stoull(text) > max) {
+    UsageError(flag + " wants a whole number 0.." + std::to_string(max) + ", got '" + text + "'");
+  }
+  return std::stoull(text);
+}
+
+// ---- JSON <-> protobuf ----
+
+// The shortest decimal that reads back as the same float, so 0.9f prints as 0.9.
+double ShortestDouble(float value) {
+  if (!std::isfinite(value)) return value;
+  char buf[32];
+  for (int precision = 6; precision <= 9; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, static_cast<double>(value));
+    if (std::strtof(buf, nullptr) == value) break;
+  }
+  return std::strtod(buf, nullptr);
+}
+
+// `where` prefixes messages: "line 7: attribute 'tags'".
+std::optional<std::string> ToAttribute(const json& value, v1::AttributeValue* out) {
+  if (value.is_string()) {
+    out->set_string_value(value.get<std::string>());
+  } else if (value.is_boolean()) {
+    out->set_bool_value(value.get<bool>());
+  } else if (value.is_number()) {
+    out->set_number_value(value.get<double>());
+  } else if (value.is_array()) {
+    auto* list = out->mutable_list_value();
+    for (const json& element : value) {
+      if (!element.is_string()) return "a list attribute must hold strings only";
+      list->add_values(element.get<std::string>());
+    }
+  } else {
+    return "an attribute must be a string, number, bool or list of strings, not " +
+           std::string(value.type_name());
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ToFloats(const json& value, v1::FloatVector* out) {
+  if (!value.is_array()) return "a vector must be an array of numbers";
+  for (const json& element : value) {
+    if (!element.is_number()) return "a vector must hold numbers only";
+    out->add_values(element.get<float>());
+  }
+  return std::nullopt;
+}
+
+// One import line (or upsert --json) -> Item. Returns an error message or nullopt.
+std::optional<std::string> ToItem(const json& object, v1::Item* item) {
+  if (!object.is_object()) return "expected a JSON object";
+  for (const auto& [key, value] : object.items()) {
+    if (key == "id") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        return "'id' must be a non-empty string";
+      }
+      item->set_id(value.get<std::string>());
+    } else if (key == "text") {
+      if (!value.is_string()) return "'text' must be a string";
+      item->set_text(value.get<std::string>());
+    } else if (key == "attributes") {
+      if (!value.is_object()) return "'attributes' must be an object";
+      for (const auto& [name, attribute] : value.items()) {
+        if (auto error = ToAttribute(attribute, &(*item->mutable_attributes())[name])) {
+          return "attribute '" + name + "': " + *error;
+        }
+      }
+    } else if (key == "vectors") {
+      if (!value.is_object()) return "'vectors' must be an object {\"SPACE\": [numbers]}";
+      for (const auto& [space, vector] : value.items()) {
+        if (auto error = ToFloats(vector, &(*item->mutable_vectors())[space])) {
+          return "vector for space '" + space + "': " + *error;
+        }
+      }
+    } else {
+      return "unknown field '" + key + "' (an item has id, text, attributes, vectors)";
+    }
+  }
+  if (item->id().empty()) return "missing 'id'";
+  return std::nullopt;
+}
+
+json AttributeToJson(const v1::AttributeValue& value) {
+  switch (value.value_case()) {
+    case v1::AttributeValue::kStringValue:
+      return value.string_value();
+    case v1::AttributeValue::kNumberValue:
+      return value.number_value();
+    case v1::AttributeValue::kBoolValue:
+      return value.bool_value();
+    case v1::AttributeValue::kListValue:
+      return json(std::vector<std::string>(value.list_value().values().begin(),
+                                           value.list_value().values().end()));
+    case v1::AttributeValue::VALUE_NOT_SET:
+      break;
+  }
+  return nullptr;
+}
+
+json FloatsToJson(const google::protobuf::RepeatedField<float>& values) {
+  json out = json::array();
+  for (float v : values) out.push_back(ShortestDouble(v));
+  return out;
+}
+
+json SpaceToJson(const v1::SpaceConfig& space) {
+  json options = json::object();
+  for (const auto& [key, value] : space.options()) options[key] = value;
+  return {{"name", space.name()},     {"plugin", space.plugin()}, {"dim", space.dim()},
+          {"metric", space.metric()}, {"index", space.index()},   {"options", options}};
+}
+
+json CollectionToJson(const v1::CollectionConfig& collection) {
+  json spaces = json::array();
+  for (const auto& space : collection.spaces()) spaces.push_back(SpaceToJson(space));
+  return {{"name", collection.name()}, {"spaces", spaces}};
+}
+
+json ItemToJson(const v1::StoredItem& stored, bool with_vectors) {
+  json attributes = json::object();
+  for (const auto& [key, value] : stored.item().attributes()) {
+    attributes[key] = AttributeToJson(value);
+  }
+  json out = {{"id", stored.item().id()},
+              {"text", stored.item().text()},
+              {"attributes", attributes},
+              {"created_ms", stored.created_ms()},
+              {"updated_ms", stored.updated_ms()}};
+  if (with_vectors) {
+    json vectors = json::object();
+    for (const auto& v : stored.vectors()) {
+      vectors[v.space()] = {{"plugin", v.provenance().plugin()},
+                            {"version", v.provenance().version()},
+                            {"fingerprint", v.provenance().fingerprint()},
+                            {"values", FloatsToJson(v.values())}};
+    }
+    out["vectors"] = vectors;
+  }
+  return out;
+}
+
+// ---- human-readable helpers ----
+
+std::string AttributeToText(const v1::AttributeValue& value) {
+  if (value.value_case() == v1::AttributeValue::kStringValue) return value.string_value();
+  return AttributeToJson(value).dump();
+}
+
+std::string OneLine(std::string text, size_t max_chars) {
+  std::replace_if(
+      text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+  if (text.size() > max_chars) text = text.substr(0, max_chars - 3) + "...";
+  return text;
+}
+
+std::string FormatTime(int64_t unix_ms) {
+  if (unix_ms <= 0) return "-";
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string SpaceSummary(const v1::SpaceConfig& space) {
+  std::ostringstream out;
+  out << space.name() << " (plugin " << space.plugin() << ", dim " << space.dim() << ", "
+      << space.metric() << ", " << space.index();
+  for (const auto& [key, value] : space.options()) out << ", " << key << "=" << value;
+  out << ")";
+  return out.str();
+}
+
+void PrintJsonLine(const json& value) { std::cout << value.dump() << "\n"; }
+
+// ---- commands ----
+
+// Connects on first use, so that usage errors and a bad import file are reported without a
+// server.
+class LazyClient {
+ public:
+  explicit LazyClient(std::string addr) : addr_(std::move(addr)) {}
+  reco::api::Client* operator->() {
+    if (!client_.connected()) Check(client_.Connect(addr_));
+    return &client_;
+  }
+
+ private:
+  std::string addr_;
+  reco::api::Client client_;
+};
+
+struct Context {
+  LazyClient& client;
+  bool json_output;
+  std::string addr;
+  std::optional<std::string> item_json;
+};
+
+// "name=S,plugin=P,index=IVF256,Flat,metric=M,dim=4,model=/m.pt"
+v1::SpaceConfig ParseSpace(const std::string& spec) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::stringstream tokens(spec);
+  std::string token;
+  while (std::getline(tokens, token, ',')) {
+    const size_t eq = token.find('=');
+    if (eq == std::string::npos) {
+      if (pairs.empty()) UsageError("--space '" + spec + "': expected KEY=VALUE pairs");
+      pairs.back().second += "," + token;
+    } else {
+      pairs.emplace_back(token.substr(0, eq), token.substr(eq + 1));
+    }
+  }
+  v1::SpaceConfig space;
+  for (const auto& [key, value] : pairs) {
+    if (key == "name") {
+      space.set_name(value);
+    } else if (key == "plugin") {
+      space.set_plugin(value);
+    } else if (key == "index") {
+      space.set_index(value);
+    } else if (key == "metric") {
+      space.set_metric(value);
+    } else if (key == "dim") {
+      space.set_dim(static_cast<uint32_t>(ParseCount("--space dim", value, UINT32_MAX)));
+    } else if (key.empty()) {
+      UsageError("--space '" + spec + "': empty key");
+    } else {
+      (*space.mutable_options())[key] = value;
+    }
+  }
+  if (space.name().empty()) UsageError("--space '" + spec + "': name=... is required");
+  return space;
+}
+
+int CollectionCommand(const Context& ctx, const std::vector<std::string>& words) {
+  if (words.size() < 2) UsageError("usage: recoctl collection create|list|get|drop ...");
+  const std::string& sub = words[1];
+  const std::string command = "collection " + sub;
+  const std::vector<std::string> rest(words.begin() + 2, words.end());
+  if (sub == "create") {
+    Args args(command, rest, {"--space"}, {});
+    args.ExpectPositional(command, 1, "NAME --space name=S,plugin=P,... [--space ...]");
+    v1::CreateCollectionRequest request;
+    request.set_name(args.positional()[0]);
+    for (const std::string& spec : args.Values("--space")) {
+      *request.add_spaces() = ParseSpace(spec);
+    }
+    if (request.spaces_size() == 0) UsageError(command + ": at least one --space is required");
+    Check(ctx.client->CreateCollection(request));
+    if (ctx.json_output) {
+      PrintJsonLine({{"collection", request.name()}, {"created", true}});
+    } else {
+      std::cout << "created collection " << request.name() << "\n";
+    }
+  } else if (sub == "list") {
+    Args args(command, rest, {}, {});
+    args.ExpectPositional(command, 0, "");
+    std::vector<v1::CollectionConfig> collections;
+    Check(ctx.client->ListCollections(&collections));
+    for (const auto& collection : collections) {
+      if (ctx.json_output) {
+        PrintJsonLine(CollectionToJson(collection));
+        continue;
+      }
+      std::cout << collection.name();
+      for (int i = 0; i < collection.spaces_size(); ++i) {
+        std::cout << (i == 0 ? "  " : ", ") << SpaceSummary(collection.spaces(i));
+      }
+      std::cout << "\n";
+    }
+    if (collections.empty() && !ctx.json_output) std::cout << "(no collections)\n";
+  } else if (sub == "get") {
+    Args args(command, rest, {}, {});
+    args.ExpectPositional(command, 1, "NAME");
+    v1::CollectionConfig collection;
+    Check(ctx.client->GetCollection(args.positional()[0], &collection));
+    if (ctx.json_output) {
+      PrintJsonLine(CollectionToJson(collection));
+    } else {
+      std::cout << "collection " << collection.name() << "\n";
+      for (const auto& space : collection.spaces()) {
+        std::cout << "  space " << SpaceSummary(space) << "\n";
+      }
+    }
+  } else if (sub == "drop") {
+    Args args(command, rest, {}, {});
+    args.ExpectPositional(command, 1, "NAME");
+    Check(ctx.client->DropCollection(args.positional()[0]));
+    if (ctx.json_output) {
+      PrintJsonLine({{"collection", args.positional()[0]}, {"dropped", true}});
+    } else {
+      std::cout << "dropped collection " << args.positional()[0] << "\n";
+    }
+  } else {
+    UsageError("unknown command 'collection " + sub + "' (create, list, get, drop)");
+  }
+  return 0;
+}
+
+// The file position of each item: `lines[i]` is the 1-based line of item i.
+struct ParsedFile {
+  std::vector<v1::Item> items;
+  std::vector<size_t> lines;
+  size_t last_line = 0;
+};
+
+ParsedFile ReadJsonLines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Fail(Status::IOError("cannot open " + path));
+  ParsedFile file;
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const json object = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    std::optional<std::string> error;
+    v1::Item item;
+    if (object.is_discarded()) {
+      error = "not valid JSON";
+    } else {
+      error = ToItem(object, &item);
+    }
+    if (error) {
+      Fail(Status::InvalidArgument(path + " line " + std::to_string(number) + ": " + *error +
+                                   "; nothing was imported"));
+    }
+    file.items.push_back(std::move(item));
+    file.lines.push_back(number);
+    file.last_line = number;
+  }
+  if (in.bad()) Fail(Status::IOError("error reading " + path + "; nothing was imported"));
+  return file;
+}
+
+// Finds which item of a refused batch the server's message names: "item 3 (id 'sku-9'): ..."
+// (the position counts from 0 within the batch; the id may be cut short).
+std::optional<size_t> FailedItem(const std::string& message, const ParsedFile& file, size_t begin,
+                                 size_t end) {
+  const size_t open = message.find("(id '");
+  const size_t close = open == std::string::npos ? open : message.find("')", open + 5);
+  if (close == std::string::npos) return std::nullopt;
+  const std::string id = message.substr(open + 5, close - open - 5);
+  auto matches = [&](size_t i) { return i < end && file.items[i].id().rfind(id, 0) == 0; };
+  const size_t item = message.rfind("item ", open);
+  if (item != std::string::npos) {
+    const size_t position = std::strtoull(message.c_str() + item + 5, nullptr, 10);
+    if (matches(begin + position)) return begin + position;
+  }
+  for (size_t i = begin; i < end; ++i) {
+    if (matches(i)) return i;
+  }
+  return std::nullopt;
+}
+
+int ImportCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("import", std::vector<std::string>(words.begin() + 1, words.end()), {"--batch"}, {});
+  args.ExpectPositional("import", 2, "NAME FILE.jsonl [--batch N]");
+  const std::string& collection = args.positional()[0];
+  const std::string& path = args.positional()[1];
+  size_t batch = kDefaultBatch;
+  if (auto value = args.Value("--batch")) batch = ParseCount("--batch", *value, 1000000);
+  if (batch == 0) UsageError("--batch must be at least 1");
+
+  const ParsedFile file = ReadJsonLines(path);  // the whole file is checked before any write
+  for (size_t begin = 0; begin < file.items.size(); begin += batch) {
+    const size_t end = std::min(begin + batch, file.items.size());
+    v1::UpsertRequest request;
+    request.set_collection(collection);
+    for (size_t i = begin; i < end; ++i) *request.add_items() = file.items[i];
+    const Status status = ctx.client->Upsert(std::move(request));
+    if (status.ok()) continue;
+
+    const std::string kept =
+        begin == 0 ? "nothing was imported"
+                   : "lines 1-" + std::to_string(file.lines[begin - 1]) + " were imported";
+    const std::string first_not = std::to_string(file.lines[begin]);
+    const std::string last = std::to_string(file.last_line);
+    std::string where = path + " lines " + first_not + "-" + std::to_string(file.lines[end - 1]);
+    if (auto failed = FailedItem(status.message(), file, begin, end)) {
+      where = path + " line " + std::to_string(file.lines[*failed]);
+    }
+    std::string fate;
+    if (status.code() == Status::Code::kIOError) {
+      // The answer was lost: the server may or may not have applied this batch.
+      fate = kept + "; lines " + first_not + "-" + std::to_string(file.lines[end - 1]) +
+             " may have been imported; lines after " + std::to_string(file.lines[end - 1]) +
+             " were not";
+    } else {
+      fate = kept + "; lines " + first_not + "-" + last + " were not";
+    }
+    Fail(Status(status.code(), where + ": " + status.message() + "; " + fate));
+  }
+  if (ctx.json_output) {
+    PrintJsonLine({{"collection", collection}, {"imported", file.items.size()}});
+  } else {
+    std::cout << "imported " << file.items.size() << " items into " << collection << "\n";
+  }
+  return 0;
+}
+
+// Parses '[0.1, 0.2]' from a flag.
+v1::FloatVector ParseVectorFlag(const std::string& text) {
+  const json value = json::parse(text, nullptr, false);
+  v1::FloatVector vector;
+  if (value.is_discarded()) UsageError("--vector '" + text + "' is not a JSON array");
+  if (auto error = ToFloats(value, &vector)) UsageError("--vector: " + *error);
+  return vector;
+}
+
+// The space a flag names, or the collection's first space.
+std::string SpaceOrFirst(const Context& ctx, const Args& args, const std::string& collection) {
+  if (auto space = args.Value("--space")) return *space;
+  v1::CollectionConfig config;
+  Check(ctx.client->GetCollection(collection, &config));
+  if (config.spaces_size() == 0) UsageError("collection " + collection + " has no space");
+  return config.spaces(0).name();
+}
+
+int UpsertCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("upsert", std::vector<std::string>(words.begin() + 1, words.end()),
+            {"--id", "--text", "--attr", "--vector", "--space"}, {});
+  args.ExpectPositional("upsert", 1, "NAME --id ID [...] | NAME --json '{...}'");
+  const std::string& collection = args.positional()[0];
+  v1::Item item;
+  if (ctx.item_json) {
+    if (args.Has("--id") || args.Has("--text") || args.Has("--attr") || args.Has("--vector")) {
+      UsageError("upsert: use either --json '{...}' or --id/--text/--attr/--vector");
+    }
+    const json object = json::parse(*ctx.item_json, nullptr, false);
+    if (object.is_discarded()) UsageError("upsert --json: not valid JSON");
+    if (auto error = ToItem(object, &item)) UsageError("upsert --json: " + *error);
+  } else {
+    auto id = args.Value("--id");
+    if (!id || id->empty()) UsageError("upsert: --id ID (or --json '{...}') is required");
+    item.set_id(*id);
+    if (auto text = args.Value("--text")) item.set_text(*text);
+    for (const std::string& attr : args.Values("--attr")) {
+      const size_t eq = attr.find('=');
+      if (eq == std::string::npos || eq == 0) UsageError("--attr wants KEY=VALUE, got " + attr);
+      const std::string raw = attr.substr(eq + 1);
+      json value = json::parse(raw, nullptr, false);
+      if (value.is_discarded() || value.is_null() || value.is_object()) value = raw;
+      v1::AttributeValue& out = (*item.mutable_attributes())[attr.substr(0, eq)];
+      if (auto error = ToAttribute(value, &out)) UsageError("--attr " + attr + ": " + *error);
+    }
+    if (auto vector = args.Value("--vector")) {
+      (*item.mutable_vectors())[SpaceOrFirst(ctx, args, collection)] = ParseVectorFlag(*vector);
+    }
+  }
+  v1::UpsertRequest request;
+  request.set_collection(collection);
+  *request.add_items() = item;
+  Check(ctx.client->Upsert(std::move(request)));
+  if (ctx.json_output) {
+    PrintJsonLine({{"collection", collection}, {"id", item.id()}, {"upserted", true}});
+  } else {
+    std::cout << "upserted " << item.id() << " into " << collection << "\n";
+  }
+  return 0;
+}
+
+int GetCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("get", std::vector<std::string>(words.begin() + 1, words.end()), {}, {"--vectors"});
+  args.ExpectPositional("get", 2, "NAME ID [--vectors]");
+  const bool with_vectors = args.Has("--vectors");
+  v1::StoredItem stored;
+  Check(ctx.client->Get(args.positional()[0], args.positional()[1], with_vectors, &stored));
+  if (ctx.json_output) {
+    PrintJsonLine(ItemToJson(stored, with_vectors));
+    return 0;
+  }
+  const v1::Item& item = stored.item();
+  std::cout << "id:       " << item.id() << "\n"
+            << "text:     " << OneLine(item.text(), 200) << "\n"
+            << "created:  " << FormatTime(stored.created_ms()) << "\n"
+            << "updated:  " << FormatTime(stored.updated_ms()) << "\n";
+  std::map<std::string, std::string> attributes;  // sorted for stable output
+  for (const auto& [key, value] : item.attributes()) attributes[key] = AttributeToText(value);
+  if (!attributes.empty()) std::cout << "attributes:\n";
+  for (const auto& [key, value] : attributes) std::cout << "  " << key << ": " << value << "\n";
+  if (with_vectors) {
+    std::cout << "vectors:\n";
+    for (const auto& v : stored.vectors()) {
+      std::cout << "  " << v.space() << " (dim " << v.values_size() << ", plugin "
+                << v.provenance().plugin();
+      if (!v.provenance().version().empty()) std::cout << " " << v.provenance().version();
+      if (!v.provenance().fingerprint().empty()) {
+        std::cout << ", model " << v.provenance().fingerprint();
+      }
+      std::cout << "): " << OneLine(FloatsToJson(v.values()).dump(), 100) << "\n";
+    }
+  }
+  return 0;
+}
+
+int DeleteCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("delete", std::vector<std::string>(words.begin() + 1, words.end()), {}, {});
+  args.ExpectPositional("delete", 2, "NAME ID");
+  Check(ctx.client->Delete(args.positional()[0], args.positional()[1]));
+  if (ctx.json_output) {
+    PrintJsonLine(
+        {{"collection", args.positional()[0]}, {"id", args.positional()[1]}, {"deleted", true}});
+  } else {
+    std::cout << "deleted " << args.positional()[1] << " from " << args.positional()[0] << "\n";
+  }
+  return 0;
+}
+
+void PrintHits(const Context& ctx, const std::string& collection,
+               const std::vector<v1::Hit>& hits) {
+  if (ctx.json_output) {
+    for (size_t i = 0; i < hits.size(); ++i) {
+      PrintJsonLine(
+          {{"rank", i + 1}, {"id", hits[i].id()}, {"score", ShortestDouble(hits[i].score())}});
+    }
+    return;
+  }
+  if (hits.empty()) {
+    std::cout << "(no results)\n";
+    return;
+  }
+  size_t id_width = 2;
+  for (const auto& hit : hits) id_width = std::max(id_width, hit.id().size());
+  std::cout << std::setw(4) << "rank"
+            << "  " << std::left << std::setw(id_width) << "id" << std::right << "  "
+            << std::setw(10) << "score"
+            << "  title\n";
+  for (size_t i = 0; i < hits.size(); ++i) {
+    // A title makes the table readable; one Get per hit is cheap next to a search.
+    std::string title;
+    v1::StoredItem stored;
+    if (ctx.client->Get(collection, hits[i].id(), false, &stored).ok()) {
+      auto it = stored.item().attributes().find("title");
+      title = it != stored.item().attributes().end() ? AttributeToText(it->second)
+                                                     : stored.item().text();
+    }
+    std::cout << std::setw(4) << i + 1 << "  " << std::left << std::setw(id_width) << hits[i].id()
+              << std::right << "  " << std::setw(10) << std::fixed << std::setprecision(4)
+              << hits[i].score() << "  " << OneLine(title, 60) << "\n";
+  }
+}
+
+uint32_t KFlag(const Args& args) {
+  if (auto k = args.Value("-k")) return static_cast<uint32_t>(ParseCount("-k", *k, UINT32_MAX));
+  return kDefaultK;
+}
+
+int SimilarCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("similar", std::vector<std::string>(words.begin() + 1, words.end()), {"-k", "--space"},
+            {});
+  args.ExpectPositional("similar", 2, "NAME ID [-k K] [--space S]");
+  v1::SearchRequest request;
+  request.set_collection(args.positional()[0]);
+  request.set_item_id(args.positional()[1]);
+  request.set_space(args.Value("--space").value_or(""));
+  request.set_k(KFlag(args));
+  std::vector<v1::Hit> hits;
+  Check(ctx.client->Search(request, &hits));
+  PrintHits(ctx, request.collection(), hits);
+  return 0;
+}
+
+int SearchCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("search", std::vector<std::string>(words.begin() + 1, words.end()),
+            {"-k", "--space", "--text", "--vector"}, {});
+  args.ExpectPositional("search", 1, "NAME (--text \"...\" | --vector '[...]') [-k K] [--space S]");
+  v1::SearchRequest request;
+  request.set_collection(args.positional()[0]);
+  request.set_space(args.Value("--space").value_or(""));
+  request.set_k(KFlag(args));
+  const auto text = args.Value("--text");
+  const auto vector = args.Value("--vector");
+  if (text.has_value() == vector.has_value()) {
+    UsageError("search: give exactly one of --text \"...\" and --vector '[...]'");
+  }
+  if (text) request.set_text(*text);
+  if (vector) *request.mutable_vector() = ParseVectorFlag(*vector);
+  std::vector<v1::Hit> hits;
+  Check(ctx.client->Search(request, &hits));
+  PrintHits(ctx, request.collection(), hits);
+  return 0;
+}
+
+int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("stats", std::vector<std::string>(words.begin() + 1, words.end()), {}, {});
+  args.ExpectPositional("stats", 1, "NAME");
+  v1::StatsResponse stats;
+  Check(ctx.client->Stats(args.positional()[0], &stats));
+  if (ctx.json_output) {
+    json spaces = json::array();
+    for (const auto& s : stats.spaces()) {
+      spaces.push_back({{"name", s.name()},
+                        {"vectors", s.vectors()},
+                        {"dim", s.dim()},
+                        {"index", s.index()},
+                        {"metric", s.metric()},
+                        {"plugin", s.plugin()}});
+    }
+    PrintJsonLine({{"name", stats.name()}, {"items", stats.items()}, {"spaces", spaces}});
+    return 0;
+  }
+  std::cout << "collection " << stats.name() << ": " << stats.items() << " items\n";
+  for (const auto& s : stats.spaces()) {
+    std::cout << "  space " << s.name() << ": " << s.vectors() << " vectors, dim " << s.dim()
+              << ", " << s.metric() << ", index " << s.index() << ", plugin " << s.plugin() << "\n";
+  }
+  return 0;
+}
+
+int PluginsCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("plugins", std::vector<std::string>(words.begin() + 1, words.end()), {}, {});
+  args.ExpectPositional("plugins", 0, "");
+  v1::ListPluginsResponse plugins;
+  Check(ctx.client->ListPlugins(&plugins));
+  if (ctx.json_output) {
+    json loaded = json::array();
+    for (const auto& p : plugins.plugins()) {
+      loaded.push_back({{"name", p.name()},
+                        {"version", p.version()},
+                        {"abi", p.abi()},
+                        {"modality", p.modality()},
+                        {"content_types", p.content_types()},
+                        {"default_dim", p.default_dim()},
+                        {"path", p.path()}});
+    }
+    json refused = json::array();
+    for (const auto& r : plugins.refused()) {
+      refused.push_back({{"path", r.path()}, {"reason", r.reason()}});
+    }
+    PrintJsonLine({{"plugins", loaded}, {"refused", refused}});
+    return 0;
+  }
+  if (plugins.plugins_size() == 0) std::cout << "(no plugins loaded)\n";
+  for (const auto& p : plugins.plugins()) {
+    std::cout << p.name() << " " << p.version() << "  " << p.modality() << ", dim "
+              << p.default_dim() << ", abi " << p.abi() << ", accepts " << p.content_types() << "  "
+              << p.path() << "\n";
+  }
+  for (const auto& r : plugins.refused()) {
+    std::cout << "refused " << r.path() << ": " << r.reason() << "\n";
+  }
+  return 0;
+}
+
+int PingCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("ping", std::vector<std::string>(words.begin() + 1, words.end()), {}, {});
+  args.ExpectPositional("ping", 0, "");
+  const auto start = std::chrono::steady_clock::now();
+  std::string version;
+  Check(ctx.client->Ping(&version));
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (ctx.json_output) {
+    PrintJsonLine({{"ok", true},
+                   {"addr", ctx.addr},
+                   {"server_version", version},
+                   {"latency_ms", std::round(ms * 1000) / 1000}});
+  } else {
+    std::cout << "pong from " << ctx.addr << " (recod " << version << ") in " << std::fixed
+              << std::setprecision(2) << ms << " ms\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = ParseGlobal(argc, argv);
+  if (options.words.empty()) UsageError("no command given");
+  const std::string& command = options.words[0];
+
+  using Handler = int (*)(const Context&, const std::vector<std::string>&);
+  const std::map<std::string, Handler> commands = {
+      {"collection", CollectionCommand}, {"import", ImportCommand},
+      {"upsert", UpsertCommand},         {"get", GetCommand},
+      {"delete", DeleteCommand},         {"similar", SimilarCommand},
+      {"search", SearchCommand},         {"stats", StatsCommand},
+      {"plugins", PluginsCommand},       {"ping", PingCommand}};
+  const auto it = commands.find(command);
+  if (it == commands.end()) UsageError("unknown command '" + command + "'");
+  if (options.item_json && command != "upsert") {
+    UsageError("--json takes no value (a JSON item is only for 'upsert')");
+  }
+
+  LazyClient client(options.addr);
+  const Context ctx{client, options.json_output, options.addr, options.item_json};
+  return it->second(ctx, options.words);
+}
