@@ -18,7 +18,8 @@ std::string EncodeCollectionConfig(const CollectionConfig& config) {
                            {"options", s.options},
                            {"dim", s.dim},
                            {"metric", s.metric},
-                           {"index", s.index}});
+                           {"index", s.index},
+                           {"index_options", s.index_options}});
   }
   return j.dump();
 }
@@ -36,6 +37,9 @@ Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config)
       sc.dim = s.at("dim").get<uint32_t>();
       sc.metric = s.at("metric").get<std::string>();
       sc.index = s.at("index").get<std::string>();
+      if (s.contains("index_options")) {
+        sc.index_options = s.at("index_options").get<std::map<std::string, std::string>>();
+      }
       config->spaces.push_back(std::move(sc));
     }
   } catch (const json::exception& e) {

@@ -1,14 +1,20 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/config_codec.h"
 #include "engine/plugin_host.h"
+#include "filter/filter.h"
 #include "index/vector_index.h"
 #include "storage/store.h"
 
@@ -16,10 +22,14 @@ namespace reco {
 namespace engine {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr size_t kMaxIdBytes = 1024;       // longest external id
 constexpr size_t kMaxTextBytes = 1 << 20;  // longest text content
 constexpr size_t kMaxSpaces = 32;          // spaces per collection
-constexpr size_t kRebuildChunk = 4096;     // vectors per index Add while rebuilding
+constexpr size_t kRebuildChunk = 4096;     // vectors per index Add while (re)building
+constexpr uint32_t kMaxEf = 100000;
+constexpr uint32_t kMaxNprobe = 1000000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -29,23 +39,44 @@ int64_t NowMs() {
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
+void Warn(const std::string& message) {
+  std::fprintf(stderr, "reco: warning: %s\n", message.c_str());
+}
+
+// A filter's ids as the index layer sees them.
+class IdSetFilter final : public index::IdFilter {
+ public:
+  explicit IdSetFilter(const filter::IdSet& set) : set_(set) {}
+  bool Contains(uint64_t id) const override { return set_.Contains(id); }
+  size_t Count() const override { return set_.Count(); }
+  void ForEach(const std::function<void(uint64_t)>& fn) const override { set_.ForEach(fn); }
+
+ private:
+  const filter::IdSet& set_;
+};
+
 struct Space {
   SpaceConfig config;
   uint32_t number = 0;                 // position in the config: the storage key
+  index::IndexOptions index_options;   // what the index is (re)built with
   std::unique_ptr<Embedder> embedder;  // null for plugin "none"
   std::string embedder_error;          // why there is no embedder for a plugin space
   std::unique_ptr<index::VectorIndex> index;
+  std::atomic<uint64_t> snapshot_seq{0};  // change seq of the newest index file (0: none)
 };
 
 struct Collection {
   storage::CollectionRecord record;
   CollectionConfig config;
   std::vector<std::unique_ptr<Space>> spaces;
-  // Writers (upsert, delete) hold it exclusively; readers share it.
+  // Writers (upsert, delete, index swaps) hold it exclusively; readers share it.
   mutable std::shared_mutex mu;
   uint64_t next_item_id = 1;
+  uint64_t change_seq = 0;  // last write batch applied
   std::unordered_map<uint64_t, std::string> external_ids;  // internal -> external id
+  filter::AttributeIndex attributes;
   bool dropped = false;
+  int64_t last_snapshot_ms = 0;
 
   const Space* FindSpace(const std::string& name) const {
     if (name.empty()) return spaces.empty() ? nullptr : spaces.front().get();
@@ -62,18 +93,61 @@ struct Collection {
   }
 };
 
+Status ParseIndexOptions(const SpaceConfig& sc, index::IndexOptions* io) {
+  static const char* kKnown = "ef_construction, ef_search, nprobe, train_threshold";
+  for (const auto& [key, value] : sc.index_options) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || value[0] == '-') {
+      return Status::InvalidArgument("index option " + key + "=" + value +
+                                     " is not a non-negative integer");
+    }
+    if (key == "ef_construction") {
+      io->ef_construction = static_cast<uint32_t>(std::min<unsigned long long>(v, UINT32_MAX));
+    } else if (key == "ef_search") {
+      io->ef_search = static_cast<uint32_t>(std::min<unsigned long long>(v, UINT32_MAX));
+    } else if (key == "nprobe") {
+      io->nprobe = static_cast<uint32_t>(std::min<unsigned long long>(v, UINT32_MAX));
+    } else if (key == "train_threshold") {
+      io->train_threshold = static_cast<size_t>(v);
+    } else {
+      return Status::InvalidArgument("unknown index option '" + key + "' (known: " + kKnown + ")");
+    }
+  }
+  return Status::OK();
+}
+
 class EngineImpl final : public Engine {
  public:
   explicit EngineImpl(const EngineOptions& options) : options_(options) {}
 
+  ~EngineImpl() override {
+    {
+      std::lock_guard<std::mutex> lock(bg_mu_);
+      stop_ = true;
+    }
+    bg_cv_.notify_all();
+    if (background_.joinable()) background_.join();
+    if (store_) {
+      Status st = Flush();
+      if (!st.ok()) Warn("writing index files at shutdown: " + st.message());
+    }
+  }
+
   Status Init() {
+    std::error_code ec;
+    fs::create_directories(IndexDir(options_.data_dir), ec);
+    if (ec) {
+      return Status::IOError("cannot create data directory '" + options_.data_dir +
+                             "': " + ec.message());
+    }
     if (!options_.plugin_dir.empty()) {
       Status st = plugins_.LoadDirectory(options_.plugin_dir);
-      if (!st.ok()) std::fprintf(stderr, "reco: warning: %s\n", st.message().c_str());
+      if (!st.ok()) Warn(st.message());
     }
     storage::StoreOptions so;
     so.sync = options_.sync_writes;
-    RECO_RETURN_IF_ERROR(storage::Store::Open(options_.data_dir, so, &store_));
+    RECO_RETURN_IF_ERROR(storage::Store::Open(DbDir(options_.data_dir), so, &store_));
     std::vector<storage::CollectionRecord> records;
     RECO_RETURN_IF_ERROR(store_->ListCollections(&records));
     for (auto& record : records) {
@@ -82,10 +156,13 @@ class EngineImpl final : public Engine {
                                .WithContext("collection " + Quote(record.name)));
       c->record = record;
       c->next_item_id = record.next_item_id;
+      c->change_seq = record.change_seq;
       RECO_RETURN_IF_ERROR(BuildSpaces(c.get(), /*creating=*/false));
       RECO_RETURN_IF_ERROR(LoadCollection(c.get()));
+      c->last_snapshot_ms = NowMs();
       collections_[record.name] = std::move(c);
     }
+    if (options_.background) background_ = std::thread([this] { BackgroundLoop(); });
     return Status::OK();
   }
 
@@ -114,7 +191,7 @@ class EngineImpl final : public Engine {
       }
     }
     RECO_RETURN_IF_ERROR(BuildSpaces(c.get(), /*creating=*/true));
-    // BuildSpaces filled in each plugin space's dim.
+    // BuildSpaces filled in each plugin space's dim and default index spec.
     for (size_t i = 0; i < c->spaces.size(); ++i) c->config.spaces[i] = c->spaces[i]->config;
 
     std::unique_lock<std::shared_mutex> lock(collections_mu_);
@@ -125,6 +202,7 @@ class EngineImpl final : public Engine {
     c->record.config = EncodeCollectionConfig(c->config);
     RECO_RETURN_IF_ERROR(store_->CreateCollection(&c->record));
     c->next_item_id = c->record.next_item_id;
+    c->last_snapshot_ms = NowMs();
     collections_[config.name] = std::move(c);
     return Status::OK();
   }
@@ -141,6 +219,8 @@ class EngineImpl final : public Engine {
       c->dropped = true;
       collections_.erase(it);
     }
+    std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+    for (const auto& s : c->spaces) RemoveIndexFiles(c->record.id, s->number, 0);
     return Status::OK();
   }
 
@@ -190,11 +270,16 @@ class EngineImpl final : public Engine {
 
     std::unique_lock<std::shared_mutex> lock(c->mu);
     if (c->dropped) return NotFoundCollection(collection);
+    {
+      std::vector<const Attributes*> attrs;
+      for (const auto& item : items) attrs.push_back(&item.attributes);
+      RECO_RETURN_IF_ERROR(c->attributes.CheckBatch(attrs));
+    }
     const int64_t now = NowMs();
     uint64_t next_id = c->next_item_id;
     std::vector<storage::ItemWrite> writes(items.size());
-    std::unordered_map<std::string, uint64_t> batch_ids;  // ids new in this batch
-    std::vector<bool> is_new(items.size(), false);
+    std::unordered_map<std::string, size_t> batch_pos;  // id -> its first write in the batch
+    std::unordered_map<uint64_t, Attributes> old_attributes;  // items replaced
     for (size_t i = 0; i < items.size(); ++i) {
       const ItemInput& in = items[i];
       storage::ItemWrite& w = writes[i];
@@ -203,23 +288,25 @@ class EngineImpl final : public Engine {
       w.item.attributes = in.attributes;
       w.item.created_ms = now;
       w.item.updated_ms = now;
-      auto dup = batch_ids.find(in.id);
-      if (dup != batch_ids.end()) {
-        w.item.internal_id = dup->second;
+      auto dup = batch_pos.find(in.id);
+      if (dup != batch_pos.end()) {
+        w.item.internal_id = writes[dup->second].item.internal_id;
+        w.item.created_ms = writes[dup->second].item.created_ms;
       } else {
         uint64_t iid = 0;
         Status st = store_->LookupId(c->record.id, in.id, &iid);
         if (st.ok()) {
           Item old;
-          if (store_->GetItem(c->record.id, iid, &old).ok()) w.item.created_ms = old.created_ms;
+          RECO_RETURN_IF_ERROR(store_->GetItem(c->record.id, iid, &old).WithContext(ItemContext(i, in)));
+          w.item.created_ms = old.created_ms;
+          old_attributes[iid] = std::move(old.attributes);
         } else if (st.IsNotFound()) {
           iid = next_id++;
-          is_new[i] = true;
         } else {
           return st.WithContext(ItemContext(i, in));
         }
         w.item.internal_id = iid;
-        batch_ids[in.id] = iid;
+        batch_pos[in.id] = i;
       }
       for (size_t s = 0; s < c->spaces.size(); ++s) {
         const Space& space = *c->spaces[s];
@@ -241,32 +328,43 @@ class EngineImpl final : public Engine {
         w.vectors.push_back(std::move(v));
       }
     }
-    RECO_RETURN_IF_ERROR(store_->WriteItems(c->record.id, writes, next_id));
+    storage::Counters counters{next_id, c->change_seq + 1};
+    RECO_RETURN_IF_ERROR(store_->WriteItems(c->record.id, writes, counters));
     c->next_item_id = next_id;
+    c->change_seq = counters.change_seq;
 
-    // Storage is the truth; bring the in-memory state in line with it.
+    // Storage is the truth; bring the in-memory state in line with it. The last write of an
+    // id within the batch is the one that counts.
+    std::unordered_map<uint64_t, const storage::ItemWrite*> final_write;
+    for (const auto& w : writes) final_write[w.item.internal_id] = &w;
     Status index_status;
     for (size_t s = 0; s < c->spaces.size(); ++s) {
       Space& space = *c->spaces[s];
       std::vector<uint64_t> add_ids, remove_ids;
       std::vector<float> add_values;
-      for (const auto& w : writes) {
+      for (const auto& [iid, w] : final_write) {
         bool has = false;
-        for (const auto& v : w.vectors) {
+        for (const auto& v : w->vectors) {
           if (v.space == space.number) {
-            add_ids.push_back(w.item.internal_id);
+            add_ids.push_back(iid);
             add_values.insert(add_values.end(), v.values.begin(), v.values.end());
             has = true;
           }
         }
-        if (!has) remove_ids.push_back(w.item.internal_id);
+        if (!has) remove_ids.push_back(iid);
       }
       Status st = space.index->Remove(remove_ids.data(), remove_ids.size());
       if (st.ok()) st = space.index->Add(add_ids.data(), add_values.data(), add_ids.size());
-      if (!st.ok() && index_status.ok())
+      if (!st.ok() && index_status.ok()) {
         index_status = st.WithContext("space " + Quote(space.config.name));
+      }
     }
-    for (const auto& w : writes) c->external_ids[w.item.internal_id] = w.item.id;
+    for (const auto& [iid, w] : final_write) {
+      auto old = old_attributes.find(iid);
+      if (old != old_attributes.end()) c->attributes.Erase(iid, old->second);
+      c->attributes.Insert(iid, w->item.attributes);
+      c->external_ids[iid] = w->item.id;
+    }
     if (!index_status.ok()) {
       // The write is durable; only the in-memory index lags until the next restart.
       return Status::Internal("items were stored but the index update failed (" +
@@ -305,10 +403,15 @@ class EngineImpl final : public Engine {
     if (c->dropped) return NotFoundCollection(collection);
     uint64_t iid = 0;
     RECO_RETURN_IF_ERROR(LookupItem(*c, id, &iid));
+    Item old;
+    RECO_RETURN_IF_ERROR(store_->GetItem(c->record.id, iid, &old));
     std::vector<uint32_t> spaces;
     for (const auto& s : c->spaces) spaces.push_back(s->number);
-    RECO_RETURN_IF_ERROR(store_->DeleteItem(c->record.id, id, iid, spaces));
+    storage::Counters counters{c->next_item_id, c->change_seq + 1};
+    RECO_RETURN_IF_ERROR(store_->DeleteItem(c->record.id, id, iid, spaces, counters));
+    c->change_seq = counters.change_seq;
     for (const auto& s : c->spaces) RECO_RETURN_IF_ERROR(s->index->Remove(&iid, 1));
+    c->attributes.Erase(iid, old.attributes);
     c->external_ids.erase(iid);
     return Status::OK();
   }
@@ -323,6 +426,14 @@ class EngineImpl final : public Engine {
       return Status::OutOfRange("k = " + std::to_string(q.k) + " is outside 1.." +
                                 std::to_string(options_.max_k));
     }
+    if (q.ef > kMaxEf) {
+      return Status::OutOfRange("ef = " + std::to_string(q.ef) + " is outside 0.." +
+                                std::to_string(kMaxEf));
+    }
+    if (q.nprobe > kMaxNprobe) {
+      return Status::OutOfRange("nprobe = " + std::to_string(q.nprobe) + " is outside 0.." +
+                                std::to_string(kMaxNprobe));
+    }
     const Space* space = c->FindSpace(q.space);
     if (space == nullptr) {
       return Status::NotFound("space " + Quote(q.space) + " does not exist in collection " +
@@ -332,6 +443,8 @@ class EngineImpl final : public Engine {
     if (given != 1) {
       return Status::InvalidArgument("a query needs exactly one of item id, text or vector");
     }
+    std::shared_ptr<const filter::Expr> expr;
+    if (!q.filter.empty()) RECO_RETURN_IF_ERROR(filter::Parse(q.filter, &expr));
     const uint32_t dim = space->config.dim;
     std::vector<float> query;
     if (q.text) {
@@ -352,6 +465,13 @@ class EngineImpl final : public Engine {
     }
 
     std::shared_lock<std::shared_mutex> lock(c->mu);
+    filter::IdSet matching;
+    std::unique_ptr<IdSetFilter> id_filter;
+    if (expr) {
+      RECO_RETURN_IF_ERROR(c->attributes.Evaluate(*expr, &matching));
+      if (matching.empty()) return Status::OK();  // nothing matches: an empty answer
+      id_filter = std::make_unique<IdSetFilter>(matching);
+    }
     uint64_t self = 0;
     bool exclude_self = false;
     if (q.item_id) {
@@ -366,8 +486,12 @@ class EngineImpl final : public Engine {
       query = std::move(v.values);
       exclude_self = true;
     }
+    index::SearchParams params;
+    params.ef = q.ef;
+    params.nprobe = q.nprobe;
     std::vector<index::Neighbor> found;
-    RECO_RETURN_IF_ERROR(space->index->Search(query.data(), q.k + (exclude_self ? 1 : 0), &found));
+    RECO_RETURN_IF_ERROR(space->index->Search(query.data(), q.k + (exclude_self ? 1 : 0), params,
+                                              id_filter.get(), &found));
     for (const auto& n : found) {
       if (exclude_self && n.id == self) continue;
       if (hits->size() == q.k) break;
@@ -384,17 +508,53 @@ class EngineImpl final : public Engine {
     std::shared_lock<std::shared_mutex> lock(c->mu);
     out->name = c->config.name;
     out->items = c->external_ids.size();
+    out->attribute_index_bytes = c->attributes.MemoryBytes();
+    out->change_seq = c->change_seq;
+    out->disk_bytes = store_->DiskUsage() + IndexFileBytes();
     out->spaces.clear();
     for (const auto& s : c->spaces) {
+      index::IndexStats is = s->index->Stats();
       SpaceStats ss;
       ss.name = s->config.name;
       ss.plugin = s->config.plugin;
       ss.dim = s->config.dim;
       ss.metric = s->config.metric;
       ss.index = s->config.index;
-      ss.vectors = s->index->size();
+      ss.vectors = is.vectors;
+      ss.backend = is.backend;
+      ss.trained = is.trained;
+      ss.tombstones = is.tombstones;
+      ss.memory_bytes = is.memory_bytes;
+      ss.snapshot_seq = s->snapshot_seq.load();
       out->spaces.push_back(std::move(ss));
     }
+    return Status::OK();
+  }
+
+  Status Backup(const std::string& dir) override {
+    std::error_code ec;
+    if (dir.empty()) return Status::InvalidArgument("backup directory is empty");
+    if (fs::exists(dir, ec)) {
+      return Status::AlreadyExists("backup directory '" + dir + "' already exists");
+    }
+    std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+    fs::create_directories(IndexDir(dir), ec);
+    if (ec) return Status::IOError("cannot create '" + dir + "': " + ec.message());
+    // Index files first, each at its collection's current change seq; the checkpoint taken
+    // after them holds every change since (trimming waits: we hold the maintenance lock).
+    for (const auto& c : CollectionsSnapshot()) {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) continue;
+      for (const auto& s : c->spaces) {
+        RECO_RETURN_IF_ERROR(WriteIndexFile(dir, *c, *s, c->change_seq));
+      }
+    }
+    return store_->Checkpoint(DbDir(dir));
+  }
+
+  Status Flush() override {
+    std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+    for (const auto& c : CollectionsSnapshot()) RECO_RETURN_IF_ERROR(SnapshotCollection(c.get()));
     return Status::OK();
   }
 
@@ -405,6 +565,27 @@ class EngineImpl final : public Engine {
   const EngineOptions& options() const override { return options_; }
 
  private:
+  static std::string DbDir(const std::string& data) { return data + "/db"; }
+  static std::string IndexDir(const std::string& data) { return data + "/indexes"; }
+  static std::string IndexFileName(uint32_t collection, uint32_t space, uint64_t seq) {
+    return "c" + std::to_string(collection) + "-s" + std::to_string(space) + "-" +
+           std::to_string(seq) + ".idx";
+  }
+  // Parses "c<coll>-s<space>-<seq>.idx".
+  static bool ParseIndexFileName(const std::string& name, uint32_t* c, uint32_t* s, uint64_t* seq) {
+    unsigned cc, ss;
+    unsigned long long q;
+    int used = 0;
+    if (std::sscanf(name.c_str(), "c%u-s%u-%llu.idx%n", &cc, &ss, &q, &used) != 3 ||
+        static_cast<size_t>(used) != name.size()) {
+      return false;
+    }
+    *c = cc;
+    *s = ss;
+    *seq = q;
+    return true;
+  }
+
   static Status NotFoundCollection(const std::string& name) {
     return Status::NotFound("collection " + Quote(name) + " does not exist");
   }
@@ -419,6 +600,13 @@ class EngineImpl final : public Engine {
     if (it == collections_.end()) return NotFoundCollection(name);
     *out = it->second;
     return Status::OK();
+  }
+
+  std::vector<std::shared_ptr<Collection>> CollectionsSnapshot() {
+    std::shared_lock<std::shared_mutex> lock(collections_mu_);
+    std::vector<std::shared_ptr<Collection>> out;
+    for (const auto& [name, c] : collections_) out.push_back(c);
+    return out;
   }
 
   Status LookupItem(const Collection& c, const std::string& id, uint64_t* iid) {
@@ -448,7 +636,8 @@ class EngineImpl final : public Engine {
     }
     for (size_t i = 0; i < v.size(); ++i) {
       if (!std::isfinite(v[i])) {
-        return Status::InvalidArgument("vector value " + std::to_string(i) + " is NaN or infinite");
+        return Status::InvalidArgument("vector value " + std::to_string(i) +
+                                       " is NaN or infinite");
       }
     }
     return Status::OK();
@@ -464,16 +653,17 @@ class EngineImpl final : public Engine {
     for (const auto& s : c.spaces) needs_text |= s->config.plugin != "none";
     if (needs_text) RECO_RETURN_IF_ERROR(ValidateText(in.text));
     for (const auto& [name, values] : in.vectors) {
-      const Space* s = c.FindSpace(name);
-      if (s == nullptr || name.empty()) {
-        return Status::NotFound("vector for unknown space " + Quote(name) +
-                                " (spaces: " + c.SpaceNames() + ")");
+      const Space* s = name.empty() ? nullptr : c.FindSpace(name);
+      if (s == nullptr) {
+        return Status::NotFound("vector for unknown space " + Quote(name) + " (spaces: " +
+                                c.SpaceNames() + ")");
       }
       if (s->config.plugin != "none") {
         return Status::InvalidArgument("space " + Quote(name) + " is embedded by plugin " +
                                        Quote(s->config.plugin) + "; it does not take vectors");
       }
-      RECO_RETURN_IF_ERROR(CheckVector(values, s->config.dim, name).WithContext("vectors." + name));
+      RECO_RETURN_IF_ERROR(
+          CheckVector(values, s->config.dim, name).WithContext("vectors." + name));
     }
     return Status::OK();
   }
@@ -500,65 +690,261 @@ class EngineImpl final : public Engine {
       } else {
         Status st = plugins_.CreateEmbedder(sc.plugin, PluginConfigJson(sc), &space->embedder);
         if (st.ok() && sc.dim != 0 && sc.dim != space->embedder->dim()) {
-          st = Status::InvalidArgument("dim " + std::to_string(sc.dim) + " does not match plugin " +
-                                       Quote(sc.plugin) + "'s output dim " +
-                                       std::to_string(space->embedder->dim()));
+          st = Status::InvalidArgument("dim " + std::to_string(sc.dim) +
+                                       " does not match plugin " + Quote(sc.plugin) +
+                                       "'s output dim " + std::to_string(space->embedder->dim()));
         }
         if (!st.ok()) {
           if (creating) return st.WithContext(ctx);
-          std::fprintf(stderr, "reco: warning: collection '%s' %s: %s\n", c->config.name.c_str(),
-                       ctx.c_str(), st.message().c_str());
+          Warn("collection " + Quote(c->config.name) + " " + ctx + ": " + st.message());
           space->embedder_error = st.message();
           space->embedder.reset();
         } else {
           sc.dim = space->embedder->dim();
         }
       }
-      index::IndexOptions io;
+      index::IndexOptions& io = space->index_options;
       io.spec = sc.index;
       io.dim = sc.dim;
       io.metric = metric;
+      RECO_RETURN_IF_ERROR(ParseIndexOptions(sc, &io).WithContext(ctx));
       RECO_RETURN_IF_ERROR(index::VectorIndex::Create(io, &space->index).WithContext(ctx));
       c->spaces.push_back(std::move(space));
     }
     return Status::OK();
   }
 
-  // Fills the indexes and id map of an existing collection from storage.
-  Status LoadCollection(Collection* c) {
-    RECO_RETURN_IF_ERROR(store_->ScanItems(
-        c->record.id, [&](const Item& item) { c->external_ids[item.internal_id] = item.id; }));
-    for (auto& space : c->spaces) {
-      std::vector<uint64_t> ids;
-      std::vector<float> values;
-      Status add_status;
-      const uint32_t dim = space->config.dim;
-      auto flush = [&] {
-        if (add_status.ok() && !ids.empty()) {
-          add_status = space->index->Add(ids.data(), values.data(), ids.size());
-        }
-        ids.clear();
-        values.clear();
-      };
-      Status st = store_->ScanVectors(
-          c->record.id, space->number, [&](uint64_t iid, const float* v, size_t d) {
-            if (d != dim) {
-              if (add_status.ok()) {
-                add_status = Status::Corruption("stored vector of item #" + std::to_string(iid) +
-                                                " has dim " + std::to_string(d));
-              }
-              return;
+  // Adds every stored vector of a space (as of `snapshot`) to `index`.
+  Status FillIndex(const Collection& c, const Space& space, const storage::Snapshot* snapshot,
+                   index::VectorIndex* index) {
+    std::vector<uint64_t> ids;
+    std::vector<float> values;
+    Status add_status;
+    const uint32_t dim = space.config.dim;
+    auto flush = [&] {
+      if (add_status.ok() && !ids.empty()) {
+        add_status = index->Add(ids.data(), values.data(), ids.size());
+      }
+      ids.clear();
+      values.clear();
+    };
+    Status st = store_->ScanVectors(
+        c.record.id, space.number,
+        [&](uint64_t iid, const float* v, size_t d) {
+          if (d != dim) {
+            if (add_status.ok()) {
+              add_status = Status::Corruption("stored vector of item #" + std::to_string(iid) +
+                                              " has dim " + std::to_string(d));
             }
-            ids.push_back(iid);
-            values.insert(values.end(), v, v + d);
-            if (ids.size() == kRebuildChunk) flush();
-          });
-      flush();
-      RECO_RETURN_IF_ERROR(st);
-      RECO_RETURN_IF_ERROR(add_status.WithContext("collection " + Quote(c->config.name) +
-                                                  " space " + Quote(space->config.name)));
+            return;
+          }
+          ids.push_back(iid);
+          values.insert(values.end(), v, v + d);
+          if (ids.size() == kRebuildChunk) flush();
+        },
+        snapshot);
+    flush();
+    RECO_RETURN_IF_ERROR(st);
+    return add_status;
+  }
+
+  // Brings `index` of `space` up to date with the change records after `after`: every id a
+  // later batch touched gets its current stored vector, or is removed.
+  Status Replay(const Collection& c, const Space& space, uint64_t after,
+                index::VectorIndex* index) {
+    std::unordered_set<uint64_t> touched;
+    RECO_RETURN_IF_ERROR(store_->ScanChanges(
+        c.record.id, after, [&](uint64_t, const std::vector<uint64_t>& ids) {
+          touched.insert(ids.begin(), ids.end());
+        }));
+    for (uint64_t iid : touched) {
+      storage::VectorRecord v;
+      Status st = store_->GetVector(c.record.id, space.number, iid, &v);
+      if (st.IsNotFound()) {
+        RECO_RETURN_IF_ERROR(index->Remove(&iid, 1));
+      } else {
+        RECO_RETURN_IF_ERROR(st);
+        if (v.values.size() != space.config.dim) {
+          return Status::Corruption("stored vector of item #" + std::to_string(iid));
+        }
+        RECO_RETURN_IF_ERROR(index->Add(&iid, v.values.data(), 1));
+      }
     }
     return Status::OK();
+  }
+
+  // Fills the indexes, id map and attribute index of an existing collection from storage:
+  // each index from its newest file plus the changes after it, or from scratch.
+  Status LoadCollection(Collection* c) {
+    RECO_RETURN_IF_ERROR(store_->ScanItems(c->record.id, [&](const Item& item) {
+      c->external_ids[item.internal_id] = item.id;
+      c->attributes.Insert(item.internal_id, item.attributes);
+    }));
+    auto files = IndexFiles(options_.data_dir);
+    for (auto& space : c->spaces) {
+      const std::string ctx =
+          "collection " + Quote(c->config.name) + " space " + Quote(space->config.name);
+      bool loaded = false;
+      auto it = files.find({c->record.id, space->number});
+      if (it != files.end() && it->second.first <= c->change_seq) {
+        std::unique_ptr<index::VectorIndex> index;
+        Status st = index::VectorIndex::Load(space->index_options, it->second.second, &index);
+        if (st.ok()) st = Replay(*c, *space, it->second.first, index.get());
+        if (st.ok()) {
+          space->index = std::move(index);
+          space->snapshot_seq = it->second.first;
+          loaded = true;
+        } else {
+          Warn(ctx + ": index file unusable, rebuilding from storage: " + st.message());
+        }
+      } else if (it != files.end()) {
+        Warn(ctx + ": index file is newer than the database; rebuilding from storage");
+      }
+      if (!loaded) {
+        std::unique_ptr<index::VectorIndex> index;
+        RECO_RETURN_IF_ERROR(index::VectorIndex::Create(space->index_options, &index));
+        RECO_RETURN_IF_ERROR(FillIndex(*c, *space, nullptr, index.get()).WithContext(ctx));
+        space->index = std::move(index);
+      }
+    }
+    return Status::OK();
+  }
+
+  // Newest index file per (collection, space): seq and path.
+  static std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, std::string>> IndexFiles(
+      const std::string& data_dir) {
+    std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, std::string>> out;
+    std::error_code ec;
+    for (fs::directory_iterator it(IndexDir(data_dir), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      uint32_t c = 0, s = 0;
+      uint64_t seq = 0;
+      if (!ParseIndexFileName(it->path().filename().string(), &c, &s, &seq)) continue;
+      auto& slot = out[{c, s}];
+      if (slot.second.empty() || seq > slot.first) slot = {seq, it->path().string()};
+    }
+    return out;
+  }
+
+  uint64_t IndexFileBytes() const {
+    uint64_t total = 0;
+    std::error_code ec;
+    for (fs::directory_iterator it(IndexDir(options_.data_dir), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      total += it->is_regular_file(ec) ? it->file_size(ec) : 0;
+    }
+    return total;
+  }
+
+  // Removes index files of (collection, space) other than the one at `keep_seq`
+  // (0: all of them).
+  void RemoveIndexFiles(uint32_t collection, uint32_t space, uint64_t keep_seq) {
+    std::error_code ec;
+    std::vector<fs::path> doomed;
+    for (fs::directory_iterator it(IndexDir(options_.data_dir), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      uint32_t c = 0, s = 0;
+      uint64_t seq = 0;
+      std::string name = it->path().filename().string();
+      if (ParseIndexFileName(name, &c, &s, &seq) && c == collection && s == space &&
+          seq != keep_seq) {
+        doomed.push_back(it->path());
+      }
+    }
+    for (const auto& p : doomed) fs::remove(p, ec);
+  }
+
+  // Writes space's index as of change seq `seq` under data_dir/indexes (caller holds c.mu).
+  Status WriteIndexFile(const std::string& data_dir, const Collection& c, const Space& s,
+                        uint64_t seq) {
+    const std::string path =
+        IndexDir(data_dir) + "/" + IndexFileName(c.record.id, s.number, seq);
+    const std::string tmp = path + ".tmp";
+    RECO_RETURN_IF_ERROR(s.index->Save(tmp));
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) return Status::IOError("renaming '" + tmp + "': " + ec.message());
+    return Status::OK();
+  }
+
+  // Writes the index files of every space whose file is older than the collection's change
+  // seq, then drops the change records every file covers. Caller holds maintenance_mu_.
+  Status SnapshotCollection(Collection* c) {
+    uint64_t covered = UINT64_MAX;
+    {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) return Status::OK();
+      const uint64_t seq = c->change_seq;
+      for (auto& s : c->spaces) {
+        if (s->snapshot_seq.load() != seq || seq == 0) {
+          RECO_RETURN_IF_ERROR(WriteIndexFile(options_.data_dir, *c, *s, seq));
+          s->snapshot_seq = seq;
+          RemoveIndexFiles(c->record.id, s->number, seq);
+        }
+        covered = std::min(covered, s->snapshot_seq.load());
+      }
+      c->last_snapshot_ms = NowMs();
+    }
+    if (covered != UINT64_MAX && covered > 0) {
+      RECO_RETURN_IF_ERROR(store_->TrimChanges(c->record.id, covered));
+    }
+    return Status::OK();
+  }
+
+  // Builds a fresh index for a space from a storage snapshot without holding the collection
+  // lock, then catches up with the writes made meanwhile and swaps it in.
+  Status Rebuild(Collection* c, Space* space) {
+    std::shared_ptr<const storage::Snapshot> snapshot;
+    uint64_t seq0;
+    {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) return Status::OK();
+      seq0 = c->change_seq;
+      snapshot = store_->GetSnapshot();
+    }
+    index::IndexOptions io = space->index_options;
+    io.train_inline = true;
+    std::unique_ptr<index::VectorIndex> fresh;
+    RECO_RETURN_IF_ERROR(index::VectorIndex::Create(io, &fresh));
+    RECO_RETURN_IF_ERROR(FillIndex(*c, *space, snapshot.get(), fresh.get()));
+    snapshot.reset();
+    std::unique_lock<std::shared_mutex> lock(c->mu);
+    if (c->dropped) return Status::OK();
+    RECO_RETURN_IF_ERROR(Replay(*c, *space, seq0, fresh.get()));
+    space->index = std::move(fresh);
+    return Status::OK();
+  }
+
+  void BackgroundLoop() {
+    std::unique_lock<std::mutex> lock(bg_mu_);
+    while (!stop_) {
+      bg_cv_.wait_for(lock, std::chrono::milliseconds(200));
+      if (stop_) break;
+      lock.unlock();
+      MaintainOnce();
+      lock.lock();
+    }
+  }
+
+  void MaintainOnce() {
+    std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+    for (const auto& c : CollectionsSnapshot()) {
+      for (auto& s : c->spaces) {
+        bool needs;
+        {
+          std::shared_lock<std::shared_mutex> lock(c->mu);
+          needs = !c->dropped && s->index->NeedsRebuild();
+        }
+        if (needs) {
+          Status st = Rebuild(c.get(), s.get());
+          if (!st.ok()) Warn("rebuilding space " + Quote(s->config.name) + ": " + st.message());
+        }
+      }
+      if (NowMs() - c->last_snapshot_ms >= options_.snapshot_interval_ms) {
+        Status st = SnapshotCollection(c.get());
+        if (!st.ok()) Warn("writing index files of " + Quote(c->config.name) + ": " + st.message());
+      }
+    }
   }
 
   EngineOptions options_;
@@ -566,6 +952,12 @@ class EngineImpl final : public Engine {
   std::unique_ptr<storage::Store> store_;
   std::shared_mutex collections_mu_;
   std::map<std::string, std::shared_ptr<Collection>> collections_;
+  // Serialises background upkeep, Flush and Backup (index files and change trimming).
+  std::mutex maintenance_mu_;
+  std::mutex bg_mu_;
+  std::condition_variable bg_cv_;
+  bool stop_ = false;
+  std::thread background_;
 };
 
 }  // namespace

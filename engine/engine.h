@@ -18,13 +18,15 @@ namespace reco {
 namespace engine {
 
 struct EngineOptions {
-  std::string data_dir;            // RocksDB directory, created when missing
+  std::string data_dir;            // created when missing: db/ (RocksDB) and indexes/
   std::string plugin_dir;          // every *.so here is tried as a plugin; "" for none
   bool sync_writes = false;        // fsync the WAL on every write (survives power loss)
   uint32_t max_k = 10000;          // largest k a query may ask for
   uint32_t max_batch = 10000;      // most items in one upsert call
   uint32_t embed_batch_size = 32;  // items per plugin embed_batch call
   uint32_t max_dim = 65536;        // largest vector dimension a space may have
+  bool background = true;  // write index files, train and rebuild indexes in a background thread
+  uint32_t snapshot_interval_ms = 30000;  // how often changed indexes are written to disk
 };
 
 // One space of a collection: a way to turn an item into a vector, and its index.
@@ -35,6 +37,8 @@ struct SpaceConfig {
   uint32_t dim = 0;                            // required for plugin "none"; else from the plugin
   std::string metric = "cosine";               // "cosine", "ip" or "l2"
   std::string index = "Flat";  // FAISS factory string: "Flat", "HNSW32", "IVF256,Flat"
+  // Index knobs: ef_construction, ef_search (HNSW), nprobe, train_threshold (IVF/PQ/SQ).
+  std::map<std::string, std::string> index_options;
 };
 
 struct CollectionConfig {
@@ -48,13 +52,21 @@ struct SpaceStats {
   uint32_t dim = 0;
   std::string metric;
   std::string index;
-  uint64_t vectors = 0;  // vectors in the index
+  uint64_t vectors = 0;     // vectors in the index
+  std::string backend;      // "flat", "hnswlib", "faiss"
+  bool trained = true;      // false while an IVF/PQ space still answers exactly
+  uint64_t tombstones = 0;  // removed vectors still in an HNSW graph
+  uint64_t memory_bytes = 0;  // index memory, approximately
+  uint64_t snapshot_seq = 0;  // change sequence of the last index file written (0: none)
 };
 
 struct CollectionStats {
   std::string name;
   uint64_t items = 0;
   std::vector<SpaceStats> spaces;
+  uint64_t attribute_index_bytes = 0;  // in-memory attribute index for filters
+  uint64_t disk_bytes = 0;             // RocksDB files of the whole database, approximately
+  uint64_t change_seq = 0;             // writes applied to this collection so far
 };
 
 // An item as the user writes it. Vectors are only for spaces with plugin "none"; spaces
@@ -91,6 +103,10 @@ struct Query {
   std::optional<std::string> item_id;  // similar items (the item itself is left out)
   std::optional<std::string> text;     // embed with the space's plugin
   std::optional<std::vector<float>> vector;
+  // Optional attribute filter, e.g. `category = "shoes" and price < 80` (see filter/).
+  std::string filter;
+  uint32_t ef = 0;      // HNSW candidate list size for this query; 0 = the space's default
+  uint32_t nprobe = 0;  // IVF lists to visit for this query; 0 = the space's default
 };
 
 struct PluginInfo {
@@ -124,6 +140,12 @@ class Engine {
 
   virtual Status Search(const Query& query, std::vector<Hit>* hits) = 0;
   virtual Status Stats(const std::string& collection, CollectionStats* out) = 0;
+
+  // Writes a consistent copy of everything (RocksDB checkpoint plus index files) to dir,
+  // which must not exist; `recod --data dir` opens it as is.
+  virtual Status Backup(const std::string& dir) = 0;
+  // Writes every index file now (also done in the background and at shutdown).
+  virtual Status Flush() = 0;
   virtual std::vector<PluginInfo> Plugins() const = 0;
   // Libraries in plugin_dir that were refused, with the reason.
   virtual std::vector<std::pair<std::string, std::string>> RefusedPlugins() const = 0;

@@ -4,6 +4,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <cstring>
@@ -15,12 +16,14 @@ namespace {
 
 // Column families. Keys are big-endian so that RocksDB's order is numeric order.
 //   meta:    "c:" name          -> fixed32 collection id, config bytes
-//            "n:" be32(coll)    -> fixed64 next free internal id
+//            "n:" be32(coll)    -> fixed64 next free internal id, fixed64 change seq
 //            "seq:collection"   -> fixed32 next free collection id
 //   items:   be32(coll) be64(iid)            -> EncodeItem
 //   ids:     be32(coll) external-id          -> fixed64 iid
 //   vectors: be32(coll) be32(space) be64(iid) -> provenance, float32[dim]
+//   changes: be32(coll) be64(seq)            -> varint count, varint iids (index replay log)
 constexpr const char* kMetaCf = "meta";
+constexpr const char* kChangesCf = "changes";
 constexpr const char* kItemsCf = "items";
 constexpr const char* kIdsCf = "ids";
 constexpr const char* kVectorsCf = "vectors";
@@ -73,6 +76,30 @@ std::string VectorKey(uint32_t c, uint32_t space, uint64_t iid) {
 }
 std::string MetaNameKey(const std::string& name) { return "c:" + name; }
 std::string MetaNextIdKey(uint32_t c) { return "n:" + CollectionPrefix(c); }
+std::string ChangeKey(uint32_t c, uint64_t seq) {
+  std::string k = CollectionPrefix(c);
+  PutBE64(&k, seq);
+  return k;
+}
+std::string EncodeCounters(const Counters& counters) {
+  std::string v;
+  PutFixed64(&v, counters.next_item_id);
+  PutFixed64(&v, counters.change_seq);
+  return v;
+}
+
+// Holds the database open until the snapshot is released, even past the Store.
+class RocksSnapshot : public Snapshot {
+ public:
+  explicit RocksSnapshot(std::shared_ptr<rocksdb::DB> db)
+      : db_(std::move(db)), snapshot_(db_->GetSnapshot()) {}
+  ~RocksSnapshot() override { db_->ReleaseSnapshot(snapshot_); }
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  std::shared_ptr<rocksdb::DB> db_;
+  const rocksdb::Snapshot* snapshot_;
+};
 
 // The smallest key greater than every key starting with `prefix` (prefixes here are
 // big-endian ids that never are all 0xff).
@@ -127,6 +154,7 @@ class RocksStore final : public Store {
         {kItemsCf, cf_options},
         {kIdsCf, cf_options},
         {kVectorsCf, cf_options},
+        {kChangesCf, cf_options},
     };
     rocksdb::DB* db = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options, dir, cfs, &handles_, &db);
@@ -136,6 +164,7 @@ class RocksStore final : public Store {
     items_ = handles_[2];
     ids_ = handles_[3];
     vectors_ = handles_[4];
+    changes_ = handles_[5];
     return Status::OK();
   }
 
@@ -158,9 +187,8 @@ class RocksStore final : public Store {
     PutFixed32(&seq, next + 1);
     batch.Put(meta_, kCollectionSeqKey, seq);
     batch.Put(meta_, MetaNameKey(record->name), EncodeCollection(*record));
-    std::string next_id;
-    PutFixed64(&next_id, record->next_item_id);
-    batch.Put(meta_, MetaNextIdKey(record->id), next_id);
+    record->change_seq = 0;
+    batch.Put(meta_, MetaNextIdKey(record->id), EncodeCounters({record->next_item_id, 0}));
     return FromRocks(db_->Write(write_options_, &batch), "writing collection metadata");
   }
 
@@ -176,7 +204,7 @@ class RocksStore final : public Store {
     rocksdb::WriteBatch batch;
     std::string begin = CollectionPrefix(record.id);
     std::string end = PrefixEnd(begin);
-    for (auto* cf : {items_, ids_, vectors_}) batch.DeleteRange(cf, begin, end);
+    for (auto* cf : {items_, ids_, vectors_, changes_}) batch.DeleteRange(cf, begin, end);
     batch.Delete(meta_, MetaNameKey(record.name));
     batch.Delete(meta_, MetaNextIdKey(record.id));
     return FromRocks(db_->Write(write_options_, &batch), "dropping collection");
@@ -194,19 +222,24 @@ class RocksStore final : public Store {
       r.config.assign(v.data() + 4, v.size() - 4);
       std::string next;
       rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, MetaNextIdKey(r.id), &next);
-      if (!s.ok() || next.size() != 8) {
+      if (!s.ok() || next.size() != 16) {
         return Status::Corruption("collection '" + r.name + "' has no id counter");
       }
       r.next_item_id = GetFixed64(next.data());
+      r.change_seq = GetFixed64(next.data() + 8);
       out->push_back(std::move(r));
     }
     return FromRocks(it->status(), "listing collections");
   }
 
   Status WriteItems(uint32_t c, const std::vector<ItemWrite>& writes,
-                    uint64_t next_item_id) override {
+                    const Counters& counters) override {
     rocksdb::WriteBatch batch;
     std::string value;
+    std::string change;
+    PutVarint64(&change, writes.size());
+    for (const ItemWrite& w : writes) PutVarint64(&change, w.item.internal_id);
+    batch.Put(changes_, ChangeKey(c, counters.change_seq), change);
     for (const ItemWrite& w : writes) {
       value.clear();
       EncodeItem(w.item, &value);
@@ -223,15 +256,18 @@ class RocksStore final : public Store {
         batch.Delete(vectors_, VectorKey(c, space, w.item.internal_id));
       }
     }
-    value.clear();
-    PutFixed64(&value, next_item_id);
-    batch.Put(meta_, MetaNextIdKey(c), value);
+    batch.Put(meta_, MetaNextIdKey(c), EncodeCounters(counters));
     return FromRocks(db_->Write(write_options_, &batch), "writing items");
   }
 
   Status DeleteItem(uint32_t c, const std::string& external_id, uint64_t iid,
-                    const std::vector<uint32_t>& spaces) override {
+                    const std::vector<uint32_t>& spaces, const Counters& counters) override {
     rocksdb::WriteBatch batch;
+    std::string change;
+    PutVarint64(&change, 1);
+    PutVarint64(&change, iid);
+    batch.Put(changes_, ChangeKey(c, counters.change_seq), change);
+    batch.Put(meta_, MetaNextIdKey(c), EncodeCounters(counters));
     batch.Delete(items_, ItemKey(c, iid));
     batch.Delete(ids_, IdKey(c, external_id));
     for (uint32_t space : spaces) batch.Delete(vectors_, VectorKey(c, space, iid));
@@ -270,7 +306,7 @@ class RocksStore final : public Store {
 
   Status ScanItems(uint32_t c, const std::function<void(const Item&)>& visit) override {
     std::string begin = CollectionPrefix(c);
-    return Scan(items_, begin, [&](const rocksdb::Slice&, const rocksdb::Slice& v) {
+    return Scan(items_, begin, nullptr, [&](const rocksdb::Slice&, const rocksdb::Slice& v) {
       Item item;
       if (!DecodeItem(v.data(), v.size(), &item)) return Status::Corruption("item record");
       visit(item);
@@ -278,11 +314,58 @@ class RocksStore final : public Store {
     });
   }
 
+  Status ScanChanges(
+      uint32_t c, uint64_t after,
+      const std::function<void(uint64_t, const std::vector<uint64_t>&)>& visit) override {
+    std::string begin = ChangeKey(c, after + 1);
+    std::string end = PrefixEnd(CollectionPrefix(c));
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, changes_));
+    std::vector<uint64_t> ids;
+    for (it->Seek(begin); it->Valid(); it->Next()) {
+      if (it->key().size() != 12) return Status::Corruption("change record key");
+      const char* p = it->value().data();
+      const char* e = p + it->value().size();
+      uint64_t n = 0;
+      if (!GetVarint64(&p, e, &n) || n > it->value().size()) {
+        return Status::Corruption("change record");
+      }
+      ids.resize(n);
+      for (auto& id : ids) {
+        if (!GetVarint64(&p, e, &id)) return Status::Corruption("change record");
+      }
+      visit(GetBE64(it->key().data() + 4), ids);
+    }
+    return FromRocks(it->status(), "scanning changes");
+  }
+
+  Status TrimChanges(uint32_t c, uint64_t up_to) override {
+    return FromRocks(db_->DeleteRange(write_options_, changes_, ChangeKey(c, 0),
+                                      ChangeKey(c, up_to + 1)),
+                     "trimming changes");
+  }
+
+  std::shared_ptr<const Snapshot> GetSnapshot() override {
+    return std::make_shared<RocksSnapshot>(db_);
+  }
+
+  Status Checkpoint(const std::string& dir) override {
+    rocksdb::Checkpoint* raw = nullptr;
+    RECO_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"));
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    return FromRocks(checkpoint->CreateCheckpoint(dir), ("creating checkpoint in " + dir).c_str());
+  }
+
   Status ScanVectors(uint32_t c, uint32_t space,
-                     const std::function<void(uint64_t, const float*, size_t)>& visit) override {
+                     const std::function<void(uint64_t, const float*, size_t)>& visit,
+                     const Snapshot* snapshot) override {
     std::string begin = SpacePrefix(c, space);
     std::vector<float> values;
-    return Scan(vectors_, begin, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+    const rocksdb::Snapshot* snap =
+        snapshot ? static_cast<const RocksSnapshot*>(snapshot)->get() : nullptr;
+    return Scan(vectors_, begin, snap, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
       VectorProvenance prov;
       size_t used = 0;
       if (k.size() != 16 || !DecodeProvenance(v.data(), v.size(), &used, &prov) ||
@@ -325,11 +408,14 @@ class RocksStore final : public Store {
   }
 
   template <class Fn>
-  Status Scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix, Fn&& fn) {
+  Status Scan(rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
+              const rocksdb::Snapshot* snapshot, Fn&& fn) {
     std::string end = PrefixEnd(prefix);
     rocksdb::Slice upper(end);
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper;
+    ro.snapshot = snapshot;
+    ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
     for (it->Seek(prefix); it->Valid(); it->Next()) {
       RECO_RETURN_IF_ERROR(fn(it->key(), it->value()));
@@ -337,12 +423,13 @@ class RocksStore final : public Store {
     return FromRocks(it->status(), "scanning");
   }
 
-  std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* items_ = nullptr;
   rocksdb::ColumnFamilyHandle* ids_ = nullptr;
   rocksdb::ColumnFamilyHandle* vectors_ = nullptr;
+  rocksdb::ColumnFamilyHandle* changes_ = nullptr;
   rocksdb::WriteOptions write_options_;
   std::mutex meta_mu_;  // serialises collection create / drop
 };

@@ -27,6 +27,19 @@ struct CollectionRecord {
   std::string name;
   std::string config;
   uint64_t next_item_id = 1;
+  uint64_t change_seq = 0;  // number of the last write batch applied to the collection
+};
+
+// Counters written with every batch of a collection.
+struct Counters {
+  uint64_t next_item_id = 1;  // next free internal id
+  uint64_t change_seq = 0;    // this batch's change number (previous + 1)
+};
+
+// A consistent read view of the whole database (a RocksDB snapshot).
+class Snapshot {
+ public:
+  virtual ~Snapshot() = default;
 };
 
 struct VectorRecord {
@@ -56,12 +69,28 @@ class Store {
   virtual Status DropCollection(const CollectionRecord& record) = 0;
   virtual Status ListCollections(std::vector<CollectionRecord>* out) = 0;
 
-  // Writes items in one atomic WriteBatch, together with the collection's next free id.
+  // Writes items in one atomic WriteBatch, together with the collection's counters and a
+  // change record (counters.change_seq -> the internal ids written) for index replay.
   virtual Status WriteItems(uint32_t collection, const std::vector<ItemWrite>& writes,
-                            uint64_t next_item_id) = 0;
-  // Removes an item: its record, id-map entry and the vectors of `spaces`, atomically.
+                            const Counters& counters) = 0;
+  // Removes an item: its record, id-map entry and the vectors of `spaces`, with the counters
+  // and a change record, atomically.
   virtual Status DeleteItem(uint32_t collection, const std::string& external_id,
-                            uint64_t internal_id, const std::vector<uint32_t>& spaces) = 0;
+                            uint64_t internal_id, const std::vector<uint32_t>& spaces,
+                            const Counters& counters) = 0;
+
+  // Visits the change records of a collection with seq > after, in order: the internal ids
+  // each batch touched (upserted or deleted).
+  virtual Status ScanChanges(
+      uint32_t collection, uint64_t after,
+      const std::function<void(uint64_t seq, const std::vector<uint64_t>& ids)>& visit) = 0;
+  // Drops change records with seq <= up_to (their effect is in every index file).
+  virtual Status TrimChanges(uint32_t collection, uint64_t up_to) = 0;
+
+  // A read view for long scans that must not see later writes.
+  virtual std::shared_ptr<const Snapshot> GetSnapshot() = 0;
+  // A RocksDB checkpoint (hard links where possible) in dir, which must not exist.
+  virtual Status Checkpoint(const std::string& dir) = 0;
 
   // NotFound when the external id is unknown.
   virtual Status LookupId(uint32_t collection, const std::string& external_id,
@@ -75,7 +104,8 @@ class Store {
   virtual Status ScanItems(uint32_t collection, const std::function<void(const Item&)>& visit) = 0;
   virtual Status ScanVectors(
       uint32_t collection, uint32_t space,
-      const std::function<void(uint64_t internal_id, const float* values, size_t dim)>& visit) = 0;
+      const std::function<void(uint64_t internal_id, const float* values, size_t dim)>& visit,
+      const Snapshot* snapshot = nullptr) = 0;
 
   // Bytes on disk (SST + WAL), approximately.
   virtual uint64_t DiskUsage() = 0;

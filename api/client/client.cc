@@ -309,6 +309,15 @@ Status Client::Stats(const std::string& collection, v1::StatsResponse* stats) {
   return Status::OK();
 }
 
+Status Client::Backup(const std::string& dir) {
+  v1::Request req;
+  req.mutable_backup()->set_dir(dir);
+  v1::Response resp;
+  RECO_RETURN_IF_ERROR(Call(req, &resp));
+  if (!resp.has_backup()) return WrongBody("backup");
+  return Status::OK();
+}
+
 Status Client::ListPlugins(v1::ListPluginsResponse* plugins) {
   v1::Request req;
   req.mutable_list_plugins();

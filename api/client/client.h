@@ -52,6 +52,8 @@ class Client {
   Status Search(v1::SearchRequest request, std::vector<v1::Hit>* hits);
   Status Stats(const std::string& collection, v1::StatsResponse* stats);
   Status ListPlugins(v1::ListPluginsResponse* plugins);
+  // A consistent copy of the server's data in `dir` (a path on the server's machine).
+  Status Backup(const std::string& dir);
 
  private:
   class Impl;

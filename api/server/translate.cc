@@ -22,6 +22,7 @@ engine::SpaceConfig FromProto(const v1::SpaceConfig& in) {
   out.dim = in.dim();
   if (!in.metric().empty()) out.metric = in.metric();
   if (!in.index().empty()) out.index = in.index();
+  out.index_options.insert(in.index_options().begin(), in.index_options().end());
   return out;
 }
 
@@ -68,6 +69,7 @@ void ToProto(const engine::SpaceConfig& in, v1::SpaceConfig* out) {
   out->set_dim(in.dim);
   out->set_metric(in.metric);
   out->set_index(in.index);
+  out->mutable_index_options()->insert(in.index_options.begin(), in.index_options.end());
 }
 
 void ToProto(const engine::CollectionConfig& in, v1::CollectionConfig* out) {
@@ -176,6 +178,9 @@ Status Handle(engine::Engine* e, const v1::SearchRequest& req, v1::SearchRespons
   query.collection = req.collection();
   query.space = req.space();
   query.k = req.k();
+  query.filter = req.filter();
+  query.ef = req.ef();
+  query.nprobe = req.nprobe();
   switch (req.query_case()) {
     case v1::SearchRequest::kItemId:
       query.item_id = req.item_id();
@@ -212,8 +217,20 @@ Status Handle(engine::Engine* e, const v1::StatsRequest& req, v1::StatsResponse*
     out->set_metric(s.metric);
     out->set_index(s.index);
     out->set_vectors(s.vectors);
+    out->set_backend(s.backend);
+    out->set_trained(s.trained);
+    out->set_tombstones(s.tombstones);
+    out->set_memory_bytes(s.memory_bytes);
+    out->set_snapshot_seq(s.snapshot_seq);
   }
+  resp->set_attribute_index_bytes(stats.attribute_index_bytes);
+  resp->set_disk_bytes(stats.disk_bytes);
+  resp->set_change_seq(stats.change_seq);
   return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::BackupRequest& req, v1::BackupResponse*) {
+  return e->Backup(req.dir());
 }
 
 Status Handle(engine::Engine* e, const v1::ListPluginsRequest&, v1::ListPluginsResponse* resp) {
@@ -265,6 +282,8 @@ Status Dispatch(engine::Engine* e, const v1::Request& req, v1::Response* resp) {
       return Handle(e, req.list_plugins(), resp->mutable_list_plugins());
     case R::kPing:
       return Handle(e, req.ping(), resp->mutable_ping());
+    case R::kBackup:
+      return Handle(e, req.backup(), resp->mutable_backup());
     case R::BODY_NOT_SET:
       break;
   }

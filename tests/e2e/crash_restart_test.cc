@@ -34,7 +34,8 @@ v1::Item MakeItem(int i) {
   (*item.mutable_attributes())["n"].set_number_value(i);
   (*item.mutable_attributes())["kind"].set_string_value(i % 2 ? "odd" : "even");
   auto* raw = (*item.mutable_vectors())["raw"].mutable_values();
-  for (int d = 0; d < 8; ++d) raw->Add(static_cast<float>((i * (d + 3)) % 17) - 8.0f);
+  for (int d = 0; d < 7; ++d) raw->Add(static_cast<float>((i * (d + 3)) % 17) - 8.0f);
+  raw->Add(static_cast<float>(i) / 64.0f);  // no two items share a vector: no ties
   return item;
 }
 

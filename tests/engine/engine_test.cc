@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <thread>
+
 #include "engine/engine.h"
 #include "testutil/temp_dir.h"
 
@@ -9,12 +12,14 @@ namespace {
 
 class EngineTest : public ::testing::Test {
  protected:
-  void Open(const std::string& plugin_dir = TEST_PLUGIN_DIR) {
+  void Open(const std::string& plugin_dir = TEST_PLUGIN_DIR, bool background = false) {
     engine_.reset();
     EngineOptions o;
     o.data_dir = dir_.Sub("data");
     o.plugin_dir = plugin_dir;
     o.max_k = 100;
+    o.background = background;
+    o.snapshot_interval_ms = 50;
     Status st = Engine::Open(o, &engine_);
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
@@ -103,7 +108,7 @@ TEST_F(EngineTest, UpsertGetSearchDeleteAndReopen) {
 
   // Update keeps created_ms, changes the vector.
   int64_t created = view.item.created_ms;
-  ASSERT_TRUE(engine_->Upsert("shop", {MakeItem("d", "dddd", {0, 0, 1})}).ok());
+  ASSERT_TRUE(engine_->Upsert("shop", {MakeItem("d", "dddd", {0, 0, -1})}).ok());
   ASSERT_TRUE(engine_->Get("shop", "d", false, &view).ok());
   EXPECT_EQ(view.item.text, "dddd");
   EXPECT_GE(view.item.created_ms, created);
@@ -210,24 +215,24 @@ TEST_F(EngineTest, CollectionConfigsAreValidatedAndPersisted) {
   Open();
   CollectionConfig c;
   c.name = "bad name!";
-  c.spaces = {SpaceConfig{"s", "hello", {}, 0, "cosine", "Flat"}};
+  c.spaces = {SpaceConfig{"s", "hello", {}, 0, "cosine", "Flat", {}}};
   EXPECT_EQ(engine_->CreateCollection(c).code(), Status::Code::kInvalidArgument);
   c.name = "shop";
   c.spaces = {};
   EXPECT_EQ(engine_->CreateCollection(c).code(), Status::Code::kInvalidArgument);
-  c.spaces = {SpaceConfig{"s", "missing-plugin", {}, 0, "cosine", "Flat"}};
+  c.spaces = {SpaceConfig{"s", "missing-plugin", {}, 0, "cosine", "Flat", {}}};
   EXPECT_TRUE(engine_->CreateCollection(c).IsNotFound());
-  c.spaces = {SpaceConfig{"s", "hello", {}, 0, "cosine", "Bogus12"}};
+  c.spaces = {SpaceConfig{"s", "hello", {}, 0, "cosine", "Bogus12", {}}};
   Status st = engine_->CreateCollection(c);
   EXPECT_NE(st.message().find("Bogus12"), std::string::npos) << st.message();
-  c.spaces = {SpaceConfig{"s", "hello", {}, 0, "manhattan", "Flat"}};
+  c.spaces = {SpaceConfig{"s", "hello", {}, 0, "manhattan", "Flat", {}}};
   EXPECT_FALSE(engine_->CreateCollection(c).ok());
-  c.spaces = {SpaceConfig{"s", "none", {}, 0, "cosine", "Flat"}};
+  c.spaces = {SpaceConfig{"s", "none", {}, 0, "cosine", "Flat", {}}};
   EXPECT_FALSE(engine_->CreateCollection(c).ok());
-  c.spaces = {SpaceConfig{"s", "hello", {}, 7, "cosine", "Flat"}};
+  c.spaces = {SpaceConfig{"s", "hello", {}, 7, "cosine", "Flat", {}}};
   EXPECT_FALSE(engine_->CreateCollection(c).ok());  // dim does not match the plugin
-  c.spaces = {SpaceConfig{"s", "hello", {}, 0, "cosine", "HNSW16"},
-              SpaceConfig{"v", "none", {}, 8, "ip", "IVF4,Flat"}};
+  c.spaces = {SpaceConfig{"s", "hello", {}, 0, "cosine", "HNSW16", {}},
+              SpaceConfig{"v", "none", {}, 8, "ip", "IVF4,Flat", {}}};
   ASSERT_TRUE(engine_->CreateCollection(c).ok());
   EXPECT_EQ(engine_->CreateCollection(c).code(), Status::Code::kAlreadyExists);
 
@@ -262,6 +267,246 @@ TEST_F(EngineTest, DataStaysServableWhenItsPluginIsGone) {
   Status st = engine_->Upsert("shop", {MakeItem("c", "cccc", {0, 0, 2})});
   EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition);
   EXPECT_NE(st.message().find("hello"), std::string::npos) << st.message();
+}
+
+
+std::vector<std::string> HitIds(const std::vector<Hit>& hits) {
+  std::vector<std::string> out;
+  for (const auto& h : hits) out.push_back(h.id);
+  return out;
+}
+
+class IndexedEngineTest : public EngineTest {
+ protected:
+  // A collection with vector spaces of every backend, n items with attributes.
+  void CreateVectors(size_t n, const std::string& name = "vec") {
+    CollectionConfig c;
+    c.name = name;
+    c.spaces = {SpaceConfig{"flat", "none", {}, 4, "l2", "Flat", {}},
+                SpaceConfig{"hnsw", "none", {}, 4, "l2", "HNSW8", {{"ef_search", "32"}}},
+                SpaceConfig{"ivf", "none", {}, 4, "l2", "IVF4,Flat", {{"train_threshold", "200"}}}};
+    Status st = engine_->CreateCollection(c);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    std::vector<ItemInput> items;
+    for (size_t i = 0; i < n; ++i) items.push_back(VectorItem(i));
+    ASSERT_TRUE(engine_->Upsert(name, items).ok());
+  }
+
+  static ItemInput VectorItem(size_t i, float shift = 0) {
+    ItemInput in;
+    in.id = "v" + std::to_string(i);
+    std::vector<float> v = {float(i % 17) + shift, float(i % 5), float(i % 3), float(i) / 100};
+    in.vectors = {{"flat", v}, {"hnsw", v}, {"ivf", v}};
+    in.attributes["bucket"] = static_cast<double>(i % 10);
+    in.attributes["kind"] = std::string(i % 2 ? "odd" : "even");
+    in.attributes["tags"] = std::vector<std::string>{"t" + std::to_string(i % 3)};
+    return in;
+  }
+
+  std::vector<Hit> Near(const std::string& space, std::vector<float> v, uint32_t k,
+                        const std::string& filter = "") {
+    Query q;
+    q.collection = "vec";
+    q.space = space;
+    q.vector = std::move(v);
+    q.k = k;
+    q.filter = filter;
+    return Search(q);
+  }
+};
+
+TEST_F(IndexedEngineTest, FiltersRestrictEverySpaceAndReturnExactlyK) {
+  Open();
+  CreateVectors(400);
+  for (const std::string space : {"flat", "hnsw", "ivf"}) {
+    auto hits = Near(space, {3, 1, 1, 2}, 10, "bucket < 3 and kind = \"odd\"");
+    ASSERT_EQ(hits.size(), 10u) << space;
+    for (const auto& h : hits) {
+      size_t i = std::stoul(h.id.substr(1));
+      EXPECT_LT(i % 10, 3u) << space << " " << h.id;
+      EXPECT_EQ(i % 2, 1u) << space << " " << h.id;
+    }
+    hits = Near(space, {3, 1, 1, 2}, 10, "tags contains \"t1\" and not bucket in [1, 2, 3]");
+    EXPECT_EQ(hits.size(), 10u) << space;
+    EXPECT_TRUE(Near(space, {3, 1, 1, 2}, 10, "bucket > 100").empty()) << space;
+  }
+  // The flat space with a filter equals brute force over the matching items.
+  auto flat = Near("flat", {3, 1, 1, 2}, 5, "bucket = 4");
+  std::vector<std::pair<float, std::string>> scored;
+  for (size_t i = 4; i < 400; i += 10) {
+    auto v = VectorItem(i).vectors.at("flat");
+    float d = (v[0] - 3) * (v[0] - 3) + (v[1] - 1) * (v[1] - 1) + (v[2] - 1) * (v[2] - 1) +
+              (v[3] - 2) * (v[3] - 2);
+    scored.push_back({d, "v" + std::to_string(i)});
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> expected;
+  for (size_t i = 0; i < 5; ++i) expected.push_back(scored[i].second);
+  EXPECT_EQ(HitIds(flat), expected);
+
+  std::vector<Hit> hits;
+  Query q;
+  q.collection = "vec";
+  q.space = "flat";
+  q.vector = std::vector<float>{1, 2, 3, 4};
+  q.filter = "bucket < ";
+  Status st = engine_->Search(q, &hits);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("column"), std::string::npos) << st.message();
+  q.filter = "colour = \"red\"";
+  st = engine_->Search(q, &hits);
+  EXPECT_NE(st.message().find("unknown attribute 'colour'"), std::string::npos) << st.message();
+  q.filter = "kind < 3";
+  EXPECT_EQ(engine_->Search(q, &hits).code(), Status::Code::kInvalidArgument);
+  q.filter = "";
+  q.ef = 200000;
+  EXPECT_EQ(engine_->Search(q, &hits).code(), Status::Code::kOutOfRange);
+
+  // An attribute of the wrong type is refused and nothing of the batch is written.
+  ItemInput bad = VectorItem(1000);
+  bad.attributes["bucket"] = std::string("ten");
+  st = engine_->Upsert("vec", {VectorItem(999), bad});
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("bucket"), std::string::npos) << st.message();
+  ItemView view;
+  EXPECT_TRUE(engine_->Get("vec", "v999", false, &view).IsNotFound());
+
+  // Updates and deletes move items in and out of filters.
+  ItemInput moved = VectorItem(4);
+  moved.attributes["bucket"] = 42.0;
+  ASSERT_TRUE(engine_->Upsert("vec", {moved}).ok());
+  ASSERT_TRUE(engine_->Delete("vec", "v14").ok());
+  hits = Near("flat", {0, 0, 0, 0}, 100, "bucket = 4");
+  for (const auto& h : hits) {
+    EXPECT_NE(h.id, "v4");
+    EXPECT_NE(h.id, "v14");
+  }
+  EXPECT_EQ(HitIds(Near("hnsw", {0, 0, 0, 0}, 5, "bucket = 42")), std::vector<std::string>{"v4"});
+}
+
+TEST_F(IndexedEngineTest, IndexOptionsAreValidated) {
+  Open();
+  CollectionConfig c;
+  c.name = "x";
+  c.spaces = {SpaceConfig{"s", "none", {}, 4, "l2", "HNSW8", {{"ef_searc", "3"}}}};
+  Status st = engine_->CreateCollection(c);
+  EXPECT_NE(st.message().find("unknown index option 'ef_searc'"), std::string::npos)
+      << st.message();
+  c.spaces[0].index_options = {{"ef_search", "-3"}};
+  EXPECT_EQ(engine_->CreateCollection(c).code(), Status::Code::kInvalidArgument);
+  c.spaces[0].index_options = {{"ef_search", "0"}};
+  EXPECT_FALSE(engine_->CreateCollection(c).ok());
+  c.spaces[0].index_options = {{"ef_search", "50"}, {"ef_construction", "100"}};
+  ASSERT_TRUE(engine_->CreateCollection(c).ok());
+  CollectionConfig got;
+  ASSERT_TRUE(engine_->GetCollection("x", &got).ok());
+  EXPECT_EQ(got.spaces[0].index_options.at("ef_search"), "50");
+}
+
+TEST_F(IndexedEngineTest, RestartLoadsIndexFilesAndReplaysLaterWrites) {
+  Open();
+  CreateVectors(300);
+  ASSERT_TRUE(engine_->Flush().ok());
+  CollectionStats stats;
+  ASSERT_TRUE(engine_->Stats("vec", &stats).ok());
+  const uint64_t flushed_seq = stats.change_seq;
+  for (const auto& s : stats.spaces) EXPECT_EQ(s.snapshot_seq, flushed_seq) << s.name;
+  // Writes after the index files: an update, a delete, new items.
+  ASSERT_TRUE(engine_->Upsert("vec", {VectorItem(7, 100)}).ok());
+  ASSERT_TRUE(engine_->Delete("vec", "v8").ok());
+  ASSERT_TRUE(engine_->Upsert("vec", {VectorItem(300), VectorItem(301)}).ok());
+  std::map<std::string, std::vector<std::string>> before;
+  for (const std::string space : {"flat", "hnsw", "ivf"}) {
+    before[space] = HitIds(Near(space, {107, 2, 1, 0.07f}, 5));
+    EXPECT_EQ(before[space][0], "v7") << space;
+  }
+  engine_.reset();  // no Flush: simulate a crash by reopening from the old index files
+  Open();
+  ASSERT_TRUE(engine_->Stats("vec", &stats).ok());
+  EXPECT_EQ(stats.items, 301u);
+  for (const auto& s : stats.spaces) EXPECT_EQ(s.vectors, 301u) << s.name;
+  for (const std::string space : {"flat", "hnsw", "ivf"}) {
+    EXPECT_EQ(HitIds(Near(space, {107, 2, 1, 0.07f}, 5)), before[space]) << space;
+    for (const auto& h : Near(space, {8 % 17, 8 % 5, 8 % 3, 0.08f}, 20)) EXPECT_NE(h.id, "v8");
+  }
+}
+
+TEST_F(IndexedEngineTest, ACorruptIndexFileIsRebuiltFromStorage) {
+  Open();
+  CreateVectors(200);
+  ASSERT_TRUE(engine_->Flush().ok());
+  engine_.reset();
+  size_t corrupted = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.Sub("data/indexes"))) {
+    std::filesystem::resize_file(entry.path(), std::filesystem::file_size(entry.path()) / 2);
+    ++corrupted;
+  }
+  EXPECT_EQ(corrupted, 3u);
+  Open();
+  CollectionStats stats;
+  ASSERT_TRUE(engine_->Stats("vec", &stats).ok());
+  for (const auto& s : stats.spaces) EXPECT_EQ(s.vectors, 200u) << s.name;
+  EXPECT_EQ(Near("flat", {5, 0, 2, 0.05f}, 1)[0].id, "v5");
+}
+
+TEST_F(IndexedEngineTest, BackgroundTrainingAndRebuildsSwapInWithoutLosingWrites) {
+  Open(TEST_PLUGIN_DIR, /*background=*/true);
+  CreateVectors(150);  // below the IVF train threshold of 200
+  CollectionStats stats;
+  ASSERT_TRUE(engine_->Stats("vec", &stats).ok());
+  EXPECT_FALSE(stats.spaces[2].trained);
+  std::vector<ItemInput> more;
+  for (size_t i = 150; i < 2600; ++i) more.push_back(VectorItem(i));
+  ASSERT_TRUE(engine_->Upsert("vec", more).ok());
+  // Delete most items so that the HNSW graph is mostly tombstones.
+  for (size_t i = 0; i < 1500; ++i) ASSERT_TRUE(engine_->Delete("vec", "v" + std::to_string(i)).ok());
+  bool trained = false, rebuilt = false;
+  for (int i = 0; i < 200 && !(trained && rebuilt); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(engine_->Stats("vec", &stats).ok());
+    trained = stats.spaces[2].trained;
+    rebuilt = stats.spaces[1].tombstones == 0;
+  }
+  EXPECT_TRUE(trained) << "IVF space was not trained in the background";
+  EXPECT_TRUE(rebuilt) << "HNSW tombstones were not cleared by a rebuild";
+  for (const auto& s : stats.spaces) EXPECT_EQ(s.vectors, 1100u) << s.name;
+  for (const std::string space : {"flat", "hnsw", "ivf"}) {
+    auto hits = Near(space, {2500 % 17, 0, 1, 25.0f}, 1);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].id, "v2500") << space;
+  }
+  // Index files are written in the background too.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(engine_->Stats("vec", &stats).ok());
+    if (stats.spaces[0].snapshot_seq == stats.change_seq) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(stats.spaces[0].snapshot_seq, stats.change_seq);
+}
+
+TEST_F(IndexedEngineTest, BackupOpensAsIsAndMissesLaterWrites) {
+  Open();
+  CreateVectors(120);
+  ASSERT_TRUE(engine_->Upsert("vec", {VectorItem(500)}).ok());
+  const std::string backup = dir_.Sub("backup");
+  ASSERT_TRUE(engine_->Backup(backup).ok());
+  EXPECT_EQ(engine_->Backup(backup).code(), Status::Code::kAlreadyExists);
+  ASSERT_TRUE(engine_->Upsert("vec", {VectorItem(501)}).ok());
+  engine_.reset();
+  EngineOptions o;
+  o.data_dir = backup;
+  o.background = false;
+  ASSERT_TRUE(Engine::Open(o, &engine_).ok());
+  ItemView view;
+  EXPECT_TRUE(engine_->Get("vec", "v500", false, &view).ok());
+  EXPECT_TRUE(engine_->Get("vec", "v501", false, &view).IsNotFound());
+  CollectionStats stats;
+  ASSERT_TRUE(engine_->Stats("vec", &stats).ok());
+  EXPECT_EQ(stats.items, 121u);
+  for (const auto& s : stats.spaces) {
+    EXPECT_EQ(s.vectors, 121u) << s.name;
+    EXPECT_GT(s.snapshot_seq, 0u) << s.name << ": the backup's index file was not used";
+  }
 }
 
 }  // namespace

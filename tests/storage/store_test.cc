@@ -55,7 +55,7 @@ TEST(Store, WritesItemsIdsAndVectorsTogether) {
   CollectionRecord c{0, "shop", "{}", 0};
   ASSERT_TRUE(store->CreateCollection(&c).ok());
   std::vector<ItemWrite> writes = {MakeWrite("a", 1, {1, 2, 3}), MakeWrite("b", 2, {4, 5, 6})};
-  ASSERT_TRUE(store->WriteItems(c.id, writes, 3).ok());
+  ASSERT_TRUE(store->WriteItems(c.id, writes, {3, 1}).ok());
 
   uint64_t iid = 0;
   ASSERT_TRUE(store->LookupId(c.id, "b", &iid).ok());
@@ -84,7 +84,7 @@ TEST(Store, WritesItemsIdsAndVectorsTogether) {
   ASSERT_TRUE(store->ListCollections(&all).ok());
   EXPECT_EQ(all[0].next_item_id, 3u);
 
-  ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}).ok());
+  ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, {3, 2}).ok());
   EXPECT_TRUE(store->LookupId(c.id, "a", &iid).IsNotFound());
   EXPECT_TRUE(store->GetItem(c.id, 1, &item).IsNotFound());
   EXPECT_TRUE(store->GetVector(c.id, 0, 1, &v).IsNotFound());
@@ -98,11 +98,11 @@ TEST(Store, ClearSpacesRemovesAnOldVector) {
   auto store = OpenStore(dir.path());
   CollectionRecord c{0, "shop", "{}", 0};
   ASSERT_TRUE(store->CreateCollection(&c).ok());
-  ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("a", 1, {1, 2})}, 2).ok());
+  ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("a", 1, {1, 2})}, {2, 1}).ok());
   ItemWrite w = MakeWrite("a", 1, {});
   w.vectors.clear();
   w.clear_spaces = {0};
-  ASSERT_TRUE(store->WriteItems(c.id, {w}, 2).ok());
+  ASSERT_TRUE(store->WriteItems(c.id, {w}, {2, 2}).ok());
   VectorRecord v;
   EXPECT_TRUE(store->GetVector(c.id, 0, 1, &v).IsNotFound());
 }
@@ -113,8 +113,8 @@ TEST(Store, DropRemovesEverythingOfOneCollectionOnly) {
   CollectionRecord a{0, "a", "{}", 0}, b{0, "b", "{}", 0};
   ASSERT_TRUE(store->CreateCollection(&a).ok());
   ASSERT_TRUE(store->CreateCollection(&b).ok());
-  ASSERT_TRUE(store->WriteItems(a.id, {MakeWrite("x", 1, {1})}, 2).ok());
-  ASSERT_TRUE(store->WriteItems(b.id, {MakeWrite("x", 1, {2})}, 2).ok());
+  ASSERT_TRUE(store->WriteItems(a.id, {MakeWrite("x", 1, {1})}, {2, 1}).ok());
+  ASSERT_TRUE(store->WriteItems(b.id, {MakeWrite("x", 1, {2})}, {2, 1}).ok());
   ASSERT_TRUE(store->DropCollection(a).ok());
   uint64_t iid;
   EXPECT_TRUE(store->LookupId(a.id, "x", &iid).IsNotFound());
@@ -136,6 +136,66 @@ TEST(Store, OpeningAFileThatIsNotADatabaseFails) {
   Status st = Store::Open(dir.Sub("missing"), options, &store);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("missing"), std::string::npos) << st.message();
+}
+
+
+TEST(Store, ChangeRecordsReplayTrimAndSurviveReopen) {
+  testing::TempDir dir;
+  uint32_t cid = 0;
+  {
+    auto store = OpenStore(dir.path());
+    CollectionRecord c{0, "shop", "{}", 0};
+    ASSERT_TRUE(store->CreateCollection(&c).ok());
+    cid = c.id;
+    ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("a", 1, {1}), MakeWrite("b", 2, {2})}, {3, 1}).ok());
+    ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("c", 3, {3})}, {4, 2}).ok());
+    ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, {4, 3}).ok());
+  }
+  auto store = OpenStore(dir.path());
+  std::vector<CollectionRecord> all;
+  ASSERT_TRUE(store->ListCollections(&all).ok());
+  EXPECT_EQ(all[0].change_seq, 3u);
+  EXPECT_EQ(all[0].next_item_id, 4u);
+  std::vector<std::pair<uint64_t, std::vector<uint64_t>>> seen;
+  auto collect = [&](uint64_t seq, const std::vector<uint64_t>& ids) { seen.push_back({seq, ids}); };
+  ASSERT_TRUE(store->ScanChanges(cid, 0, collect).ok());
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].second, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(seen[2].first, 3u);
+  EXPECT_EQ(seen[2].second, (std::vector<uint64_t>{1}));
+  seen.clear();
+  ASSERT_TRUE(store->ScanChanges(cid, 1, collect).ok());
+  EXPECT_EQ(seen.size(), 2u);
+  ASSERT_TRUE(store->TrimChanges(cid, 2).ok());
+  seen.clear();
+  ASSERT_TRUE(store->ScanChanges(cid, 0, collect).ok());
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].first, 3u);
+}
+
+TEST(Store, SnapshotScansDoNotSeeLaterWritesAndCheckpointsOpen) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.Sub("db"));
+  CollectionRecord c{0, "shop", "{}", 0};
+  ASSERT_TRUE(store->CreateCollection(&c).ok());
+  ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("a", 1, {1})}, {2, 1}).ok());
+  auto snap = store->GetSnapshot();
+  ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("b", 2, {2})}, {3, 2}).ok());
+  size_t n = 0;
+  ASSERT_TRUE(store->ScanVectors(c.id, 0, [&](uint64_t, const float*, size_t) { ++n; }, snap.get()).ok());
+  EXPECT_EQ(n, 1u);
+  n = 0;
+  ASSERT_TRUE(store->ScanVectors(c.id, 0, [&](uint64_t, const float*, size_t) { ++n; }).ok());
+  EXPECT_EQ(n, 2u);
+
+  ASSERT_TRUE(store->Checkpoint(dir.Sub("backup")).ok());
+  EXPECT_FALSE(store->Checkpoint(dir.Sub("backup")).ok());  // exists already
+  ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("c", 3, {3})}, {4, 3}).ok());
+  store.reset();
+  auto copy = OpenStore(dir.Sub("backup"));
+  uint64_t iid;
+  EXPECT_TRUE(copy->LookupId(c.id, "b", &iid).ok());
+  EXPECT_TRUE(copy->LookupId(c.id, "c", &iid).IsNotFound());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -54,9 +55,13 @@ commands:
                      that type; anything else is a string
   get NAME ID [--vectors]
   delete NAME ID
-  similar NAME ID [-k K] [--space S]
-  search NAME --text "..." [-k K] [--space S]
-  search NAME --vector '[...]' [--space S] [-k K]
+  similar NAME ID [-k K] [--space S] [--filter EXPR] [--ef N] [--nprobe N]
+  search NAME --text "..." [-k K] [--space S] [--filter EXPR] [--ef N] [--nprobe N]
+  search NAME --vector '[...]' [--space S] [-k K] [--filter EXPR] [--ef N] [--nprobe N]
+                     (--filter 'category = "shoes" and price < 80': = != < <= > >=, in [...],
+                     contains, between A and B, exists, and / or / not, parentheses)
+  backup DIR         consistent copy of the server's data in DIR (on the server's machine);
+                     recod --data DIR opens it as is
   stats NAME
   plugins
   ping
@@ -416,6 +421,9 @@ v1::SpaceConfig ParseSpace(const std::string& spec) {
       space.set_metric(value);
     } else if (key == "dim") {
       space.set_dim(static_cast<uint32_t>(ParseCount("--space dim", value, UINT32_MAX)));
+    } else if (key == "ef_construction" || key == "ef_search" || key == "nprobe" ||
+               key == "train_threshold") {
+      (*space.mutable_index_options())[key] = value;
     } else if (key.empty()) {
       UsageError("--space '" + spec + "': empty key");
     } else {
@@ -740,15 +748,27 @@ uint32_t KFlag(const Args& args) {
   return kDefaultK;
 }
 
+// --filter, --ef and --nprobe, shared by similar and search.
+void SearchKnobs(const Args& args, v1::SearchRequest* request) {
+  if (auto f = args.Value("--filter")) request->set_filter(*f);
+  if (auto ef = args.Value("--ef")) {
+    request->set_ef(static_cast<uint32_t>(ParseCount("--ef", *ef, UINT32_MAX)));
+  }
+  if (auto nprobe = args.Value("--nprobe")) {
+    request->set_nprobe(static_cast<uint32_t>(ParseCount("--nprobe", *nprobe, UINT32_MAX)));
+  }
+}
+
 int SimilarCommand(const Context& ctx, const std::vector<std::string>& words) {
-  Args args("similar", std::vector<std::string>(words.begin() + 1, words.end()), {"-k", "--space"},
-            {});
-  args.ExpectPositional("similar", 2, "NAME ID [-k K] [--space S]");
+  Args args("similar", std::vector<std::string>(words.begin() + 1, words.end()),
+            {"-k", "--space", "--filter", "--ef", "--nprobe"}, {});
+  args.ExpectPositional("similar", 2, "NAME ID [-k K] [--space S] [--filter EXPR]");
   v1::SearchRequest request;
   request.set_collection(args.positional()[0]);
   request.set_item_id(args.positional()[1]);
   request.set_space(args.Value("--space").value_or(""));
   request.set_k(KFlag(args));
+  SearchKnobs(args, &request);
   std::vector<v1::Hit> hits;
   Check(ctx.client->Search(request, &hits));
   PrintHits(ctx, request.collection(), hits);
@@ -757,12 +777,14 @@ int SimilarCommand(const Context& ctx, const std::vector<std::string>& words) {
 
 int SearchCommand(const Context& ctx, const std::vector<std::string>& words) {
   Args args("search", std::vector<std::string>(words.begin() + 1, words.end()),
-            {"-k", "--space", "--text", "--vector"}, {});
-  args.ExpectPositional("search", 1, "NAME (--text \"...\" | --vector '[...]') [-k K] [--space S]");
+            {"-k", "--space", "--text", "--vector", "--filter", "--ef", "--nprobe"}, {});
+  args.ExpectPositional("search", 1,
+                        "NAME (--text \"...\" | --vector '[...]') [-k K] [--space S] [--filter EXPR]");
   v1::SearchRequest request;
   request.set_collection(args.positional()[0]);
   request.set_space(args.Value("--space").value_or(""));
   request.set_k(KFlag(args));
+  SearchKnobs(args, &request);
   const auto text = args.Value("--text");
   const auto vector = args.Value("--vector");
   if (text.has_value() == vector.has_value()) {
@@ -789,15 +811,49 @@ int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
                         {"dim", s.dim()},
                         {"index", s.index()},
                         {"metric", s.metric()},
-                        {"plugin", s.plugin()}});
+                        {"plugin", s.plugin()},
+                        {"backend", s.backend()},
+                        {"trained", s.trained()},
+                        {"tombstones", s.tombstones()},
+                        {"memory_bytes", s.memory_bytes()},
+                        {"snapshot_seq", s.snapshot_seq()}});
     }
-    PrintJsonLine({{"name", stats.name()}, {"items", stats.items()}, {"spaces", spaces}});
+    PrintJsonLine({{"name", stats.name()},
+                   {"items", stats.items()},
+                   {"spaces", spaces},
+                   {"attribute_index_bytes", stats.attribute_index_bytes()},
+                   {"disk_bytes", stats.disk_bytes()},
+                   {"change_seq", stats.change_seq()}});
     return 0;
   }
-  std::cout << "collection " << stats.name() << ": " << stats.items() << " items\n";
+  auto mib = [](uint64_t bytes) {
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(1) << bytes / 1048576.0 << " MiB";
+    return out.str();
+  };
+  std::cout << "collection " << stats.name() << ": " << stats.items() << " items, "
+            << stats.change_seq() << " writes, attribute index "
+            << mib(stats.attribute_index_bytes()) << ", disk " << mib(stats.disk_bytes()) << "\n";
   for (const auto& s : stats.spaces()) {
     std::cout << "  space " << s.name() << ": " << s.vectors() << " vectors, dim " << s.dim()
-              << ", " << s.metric() << ", index " << s.index() << ", plugin " << s.plugin() << "\n";
+              << ", " << s.metric() << ", index " << s.index() << " (" << s.backend()
+              << (s.trained() ? "" : ", untrained: exact until enough vectors") << "), "
+              << s.tombstones() << " tombstones, memory " << mib(s.memory_bytes())
+              << ", plugin " << s.plugin() << "\n";
+  }
+  return 0;
+}
+
+int BackupCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("backup", std::vector<std::string>(words.begin() + 1, words.end()), {}, {});
+  args.ExpectPositional("backup", 1, "DIR");
+  // The server writes the backup; a relative path means relative to here, not to recod.
+  std::string dir = std::filesystem::absolute(args.positional()[0]).lexically_normal().string();
+  Check(ctx.client->Backup(dir));
+  if (ctx.json_output) {
+    PrintJsonLine({{"ok", true}, {"backup", dir}});
+  } else {
+    std::cout << "backup written to " << dir << " (open it with: recod --data " << dir << ")\n";
   }
   return 0;
 }
@@ -870,6 +926,7 @@ int main(int argc, char** argv) {
       {"upsert", UpsertCommand},         {"get", GetCommand},
       {"delete", DeleteCommand},         {"similar", SimilarCommand},
       {"search", SearchCommand},         {"stats", StatsCommand},
+      {"backup", BackupCommand},
       {"plugins", PluginsCommand},       {"ping", PingCommand}};
   const auto it = commands.find(command);
   if (it == commands.end()) UsageError("unknown command '" + command + "'");

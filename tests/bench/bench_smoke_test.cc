@@ -1,0 +1,188 @@
+// Runs each reco_bench subcommand with very small sizes and checks that it exits 0 and prints
+// its result lines (--json), each figure with its baseline. Sizes keep the whole file < 20 s.
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "testutil/temp_dir.h"
+
+namespace reco {
+namespace {
+
+using json = nlohmann::json;
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct BenchRun {
+  int exit_code = -1;
+  std::string out;
+  std::vector<json> results;  // the --json lines
+
+  // Result lines whose "result" field is `kind`.
+  std::vector<json> Of(const std::string& kind) const {
+    std::vector<json> out;
+    for (const auto& r : results) {
+      if (r.value("result", "") == kind) out.push_back(r);
+    }
+    return out;
+  }
+};
+
+BenchRun Bench(const testing::TempDir& dir, const std::vector<std::string>& args) {
+  std::string command = ShellQuote(std::string(RECO_BIN_DIR) + "/reco_bench");
+  for (const auto& a : args) command += " " + ShellQuote(a);
+  command += " --json --dir " + ShellQuote(dir.Sub("scratch"));
+  command += " 2>" + ShellQuote(dir.Sub("stderr"));
+  BenchRun run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::istringstream lines(run.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line[0] == '{') run.results.push_back(json::parse(line));
+  }
+  if (run.exit_code != 0) {
+    std::ifstream err(dir.Sub("stderr"));
+    std::stringstream ss;
+    ss << err.rdbuf();
+    ADD_FAILURE() << command << " exited " << run.exit_code << "\nstdout:\n"
+                  << run.out << "\nstderr:\n"
+                  << ss.str();
+  }
+  return run;
+}
+
+// Every run starts with the machine line.
+void ExpectMachine(const BenchRun& run) {
+  EXPECT_NE(run.out.find("machine: nproc"), std::string::npos);
+  ASSERT_EQ(run.Of("machine").size(), 1u);
+}
+
+TEST(BenchSmokeTest, Ann) {
+  testing::TempDir dir;
+  // A tiny .fvecs file: 2,000 clustered 16-d vectors.
+  const int n = 2000, dim = 16;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g(0, 1);
+  std::vector<float> centers(20 * dim);
+  for (auto& c : centers) c = g(rng);
+  std::ofstream out(dir.Sub("tiny.fvecs"), std::ios::binary);
+  for (int i = 0; i < n; ++i) {
+    out.write(reinterpret_cast<const char*>(&dim), 4);
+    for (int j = 0; j < dim; ++j) {
+      const float v = centers[(i % 20) * dim + j] + 0.3f * g(rng);
+      out.write(reinterpret_cast<const char*>(&v), 4);
+    }
+  }
+  out.close();
+  BenchRun run =
+      Bench(dir, {"ann", "--vectors", dir.Sub("tiny.fvecs"), "--queries", "50", "--m", "8",
+                  "--ef-construction", "40", "--ef", "10,80", "--nlist", "16", "--nprobe", "1,16"});
+  ExpectMachine(run);
+  std::set<std::string> built;
+  for (const auto& b : run.Of("build")) {
+    built.insert(b["system"].get<std::string>() + " " + b["index"].get<std::string>());
+  }
+  EXPECT_EQ(built, (std::set<std::string>{"engine HNSW8", "engine IVF16,Flat", "faiss HNSW8",
+                                          "faiss IVF16,Flat", "hnswlib HNSW8"}));
+  const auto queries = run.Of("query");
+  ASSERT_EQ(queries.size(), 4u);  // 2 ef + 2 nprobe
+  for (const auto& q : queries) {
+    ASSERT_TRUE(q["engine"].is_object()) << q.dump();
+    EXPECT_GT(q["engine"]["qps"].get<double>(), 0);
+    EXPECT_TRUE(q["ratio"].is_number()) << q.dump();
+  }
+  // nprobe = nlist visits every list: exact.
+  EXPECT_NEAR(queries[3]["engine"]["recall"].get<double>(), 1.0, 1e-9);
+  EXPECT_NEAR(queries[3]["faiss"]["recall"].get<double>(), 1.0, 1e-9);
+  ASSERT_EQ(run.Of("headline").size(), 1u);
+  EXPECT_NE(run.out.find("engine/hnswlib"), std::string::npos);
+}
+
+TEST(BenchSmokeTest, Exact) {
+  testing::TempDir dir;
+  BenchRun run = Bench(dir, {"exact", "--n", "5000", "--dim", "16", "--queries", "5", "--batch",
+                             "4", "--reps", "1"});
+  ExpectMachine(run);
+  EXPECT_EQ(run.Of("bandwidth").size(), 2u);
+  const auto singles = run.Of("single");
+  ASSERT_EQ(singles.size(), 4u);  // FAISS, VectorIndex x 2 threads, engine
+  for (const auto& s : singles) {
+    EXPECT_GT(s["qps"].get<double>(), 0);
+    EXPECT_GT(s["baseline_qps"].get<double>(), 0);
+    EXPECT_NEAR(s["recall"].get<double>(), 1.0, 1e-9) << s.dump();  // exact search
+  }
+  ASSERT_EQ(run.Of("batch").size(), 1u);
+}
+
+TEST(BenchSmokeTest, Ingest) {
+  testing::TempDir dir;
+  BenchRun run = Bench(dir, {"ingest", "--n", "2000", "--dim", "16", "--batch", "500"});
+  ExpectMachine(run);
+  ASSERT_EQ(run.Of("baseline").size(), 1u);
+  const auto engine = run.Of("engine");
+  ASSERT_EQ(engine.size(), 2u);  // Flat, HNSW16
+  for (const auto& e : engine) EXPECT_GT(e["ratio"].get<double>(), 0);
+}
+
+TEST(BenchSmokeTest, Restart) {
+  testing::TempDir dir;
+  BenchRun run =
+      Bench(dir, {"restart", "--n", "2000", "--dim", "16", "--reps", "1", "--queries", "5"});
+  ExpectMachine(run);
+  const auto load = run.Of("open_with_index_files");
+  ASSERT_EQ(load.size(), 1u);
+  EXPECT_GT(load[0]["ratio"].get<double>(), 0);
+  EXPECT_EQ(run.Of("open_rebuild").size(), 1u);
+}
+
+TEST(BenchSmokeTest, Filtered) {
+  testing::TempDir dir;
+  BenchRun run =
+      Bench(dir, {"filtered", "--n", "3000", "--dim", "16", "--queries", "10", "--nlist", "16"});
+  ExpectMachine(run);
+  const auto rows = run.Of("query");
+  ASSERT_EQ(rows.size(), 15u);  // 5 filters x 3 spaces
+  for (const auto& r : rows) {
+    EXPECT_GT(r["baseline_qps"].get<double>(), 0);
+    if (r["space"] == "Flat") {
+      EXPECT_NEAR(r["recall"].get<double>(), 1.0, 1e-9) << r.dump();
+    }
+  }
+}
+
+TEST(BenchSmokeTest, Memory) {
+  testing::TempDir dir;
+  BenchRun run = Bench(dir, {"memory", "--n", "2000", "--dim", "16", "--specs",
+                             "Flat;HNSW16;IVF16,Flat;IVF16,PQ4;SQ8"});
+  ExpectMachine(run);
+  const auto rows = run.Of("index");
+  ASSERT_EQ(rows.size(), 5u);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r["baseline_bytes_per_vector"].get<double>(), 64.0);
+    EXPECT_GT(r["stats_bytes_per_vector"].get<double>(), 0) << r.dump();
+  }
+}
+
+}  // namespace
+}  // namespace reco
