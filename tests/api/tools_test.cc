@@ -183,6 +183,64 @@ TEST_F(apiTools, CreateImportSearchStatsAndGet) {
   EXPECT_EQ(items[0]["vectors"]["v"]["plugin"], "none");
 }
 
+TEST_F(apiTools, FilteredSearchIndexKnobsBackupAndStats) {
+  Outcome create = Recoctl({"collection", "create", "shop", "--space",
+                            "name=v,plugin=none,index=HNSW16,metric=l2,dim=4,ef_search=40"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  Outcome get = Recoctl({"collection", "get", "shop", "--json"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  std::string items;
+  for (int i = 0; i < 30; ++i) {
+    items += R"({"id": "i)" + std::to_string(i) + R"(", "attributes": {"price": )" +
+             std::to_string(i) + R"(, "category": ")" + (i % 3 ? "hats" : "shoes") +
+             R"("}, "vectors": {"v": [)" + std::to_string(i) + ", 0, 0, 0]}}\n";
+  }
+  ASSERT_EQ(Recoctl({"import", "shop", WriteFile("items.jsonl", items)}).exit_code, 0);
+
+  Outcome search = Recoctl({"search", "shop", "--vector", "[10,0,0,0]", "-k", "3", "--filter",
+                            "category = \"shoes\" and price < 20", "--ef", "64", "--json"});
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  auto hits = search.JsonLines();
+  ASSERT_EQ(hits.size(), 3u) << search.out;
+  EXPECT_EQ(hits[0]["id"], "i9");
+  EXPECT_EQ(hits[1]["id"], "i12");
+  Outcome similar = Recoctl({"similar", "shop", "i3", "-k", "2", "--filter", "price >= 25", "--json"});
+  ASSERT_EQ(similar.exit_code, 0) << similar.err;
+  ASSERT_EQ(similar.JsonLines().size(), 2u);
+  EXPECT_EQ(similar.JsonLines()[0]["id"], "i25");
+
+  Outcome bad = Recoctl({"search", "shop", "--vector", "[1,0,0,0]", "--filter", "price <"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("column"), std::string::npos) << bad.err;
+  Outcome bad_ef = Recoctl({"search", "shop", "--vector", "[1,0,0,0]", "--ef", "999999"});
+  EXPECT_EQ(bad_ef.exit_code, 1);
+  EXPECT_NE(bad_ef.err.find("ef"), std::string::npos) << bad_ef.err;
+
+  Outcome stats = Recoctl({"stats", "shop", "--json"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  const json s = stats.JsonLines().at(0);
+  EXPECT_EQ(s["spaces"][0]["backend"], "hnswlib");
+  EXPECT_EQ(s["spaces"][0]["trained"], true);
+  EXPECT_GT(s["spaces"][0]["memory_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(s["disk_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(s["attribute_index_bytes"].get<int64_t>(), 0);
+
+  const std::string backup = dir_.Sub("backup");
+  Outcome done = Recoctl({"backup", backup});
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(Recoctl({"backup", backup}).exit_code, 1);  // exists already
+  ASSERT_EQ(Recoctl({"delete", "shop", "i9"}).exit_code, 0);
+  // The backup opens as is, with the item deleted after it still there.
+  testing::RecodProcess copy;
+  std::string error;
+  ASSERT_TRUE(copy.Start(backup, {"--plugins", dir_.Sub("plugins")}, &error)) << error;
+  Outcome from_copy = RunCommand(std::string(RECO_BIN_DIR) + "/recoctl",
+                                 {"--addr", copy.address(), "get", "shop", "i9", "--json"},
+                                 dir_.Sub("stderr2"));
+  EXPECT_EQ(from_copy.exit_code, 0) << from_copy.err;
+  EXPECT_EQ(copy.Stop(), 0);
+}
+
 TEST_F(apiTools, UpsertAndDeleteOneItem) {
   CreateShop();
   Outcome upsert =
