@@ -72,7 +72,7 @@ struct Collection {
   // Writers (upsert, delete, index swaps) hold it exclusively; readers share it.
   mutable std::shared_mutex mu;
   uint64_t next_item_id = 1;
-  uint64_t change_seq = 0;  // last write batch applied
+  uint64_t change_seq = 0;                                 // last write batch applied
   std::unordered_map<uint64_t, std::string> external_ids;  // internal -> external id
   filter::AttributeIndex attributes;
   bool dropped = false;
@@ -278,7 +278,7 @@ class EngineImpl final : public Engine {
     const int64_t now = NowMs();
     uint64_t next_id = c->next_item_id;
     std::vector<storage::ItemWrite> writes(items.size());
-    std::unordered_map<std::string, size_t> batch_pos;  // id -> its first write in the batch
+    std::unordered_map<std::string, size_t> batch_pos;        // id -> its first write in the batch
     std::unordered_map<uint64_t, Attributes> old_attributes;  // items replaced
     for (size_t i = 0; i < items.size(); ++i) {
       const ItemInput& in = items[i];
@@ -297,7 +297,8 @@ class EngineImpl final : public Engine {
         Status st = store_->LookupId(c->record.id, in.id, &iid);
         if (st.ok()) {
           Item old;
-          RECO_RETURN_IF_ERROR(store_->GetItem(c->record.id, iid, &old).WithContext(ItemContext(i, in)));
+          RECO_RETURN_IF_ERROR(
+              store_->GetItem(c->record.id, iid, &old).WithContext(ItemContext(i, in)));
           w.item.created_ms = old.created_ms;
           old_attributes[iid] = std::move(old.attributes);
         } else if (st.IsNotFound()) {
@@ -636,8 +637,7 @@ class EngineImpl final : public Engine {
     }
     for (size_t i = 0; i < v.size(); ++i) {
       if (!std::isfinite(v[i])) {
-        return Status::InvalidArgument("vector value " + std::to_string(i) +
-                                       " is NaN or infinite");
+        return Status::InvalidArgument("vector value " + std::to_string(i) + " is NaN or infinite");
       }
     }
     return Status::OK();
@@ -655,15 +655,14 @@ class EngineImpl final : public Engine {
     for (const auto& [name, values] : in.vectors) {
       const Space* s = name.empty() ? nullptr : c.FindSpace(name);
       if (s == nullptr) {
-        return Status::NotFound("vector for unknown space " + Quote(name) + " (spaces: " +
-                                c.SpaceNames() + ")");
+        return Status::NotFound("vector for unknown space " + Quote(name) +
+                                " (spaces: " + c.SpaceNames() + ")");
       }
       if (s->config.plugin != "none") {
         return Status::InvalidArgument("space " + Quote(name) + " is embedded by plugin " +
                                        Quote(s->config.plugin) + "; it does not take vectors");
       }
-      RECO_RETURN_IF_ERROR(
-          CheckVector(values, s->config.dim, name).WithContext("vectors." + name));
+      RECO_RETURN_IF_ERROR(CheckVector(values, s->config.dim, name).WithContext("vectors." + name));
     }
     return Status::OK();
   }
@@ -690,9 +689,9 @@ class EngineImpl final : public Engine {
       } else {
         Status st = plugins_.CreateEmbedder(sc.plugin, PluginConfigJson(sc), &space->embedder);
         if (st.ok() && sc.dim != 0 && sc.dim != space->embedder->dim()) {
-          st = Status::InvalidArgument("dim " + std::to_string(sc.dim) +
-                                       " does not match plugin " + Quote(sc.plugin) +
-                                       "'s output dim " + std::to_string(space->embedder->dim()));
+          st = Status::InvalidArgument("dim " + std::to_string(sc.dim) + " does not match plugin " +
+                                       Quote(sc.plugin) + "'s output dim " +
+                                       std::to_string(space->embedder->dim()));
         }
         if (!st.ok()) {
           if (creating) return st.WithContext(ctx);
@@ -753,8 +752,8 @@ class EngineImpl final : public Engine {
   Status Replay(const Collection& c, const Space& space, uint64_t after,
                 index::VectorIndex* index) {
     std::unordered_set<uint64_t> touched;
-    RECO_RETURN_IF_ERROR(store_->ScanChanges(
-        c.record.id, after, [&](uint64_t, const std::vector<uint64_t>& ids) {
+    RECO_RETURN_IF_ERROR(
+        store_->ScanChanges(c.record.id, after, [&](uint64_t, const std::vector<uint64_t>& ids) {
           touched.insert(ids.begin(), ids.end());
         }));
     for (uint64_t iid : touched) {
@@ -857,8 +856,7 @@ class EngineImpl final : public Engine {
   // Writes space's index as of change seq `seq` under data_dir/indexes (caller holds c.mu).
   Status WriteIndexFile(const std::string& data_dir, const Collection& c, const Space& s,
                         uint64_t seq) {
-    const std::string path =
-        IndexDir(data_dir) + "/" + IndexFileName(c.record.id, s.number, seq);
+    const std::string path = IndexDir(data_dir) + "/" + IndexFileName(c.record.id, s.number, seq);
     const std::string tmp = path + ".tmp";
     RECO_RETURN_IF_ERROR(s.index->Save(tmp));
     std::error_code ec;

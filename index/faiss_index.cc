@@ -93,9 +93,8 @@ class FaissIndex final : public VectorIndex {
       mode_ = Mode::kNative;
       // A hash-table direct map lets us reconstruct by id (exact filtered search) and
       // still remove ids.
-      RECO_RETURN_IF_ERROR(internal::Guard("IVF direct map", [&] {
-        ivf->set_direct_map_type(faiss::DirectMap::Hashtable);
-      }));
+      RECO_RETURN_IF_ERROR(internal::Guard(
+          "IVF direct map", [&] { ivf->set_direct_map_type(faiss::DirectMap::Hashtable); }));
     } else {
       mode_ = Mode::kIdMap;
     }
@@ -263,7 +262,8 @@ class FaissIndex final : public VectorIndex {
     staging_.reset();
     Reader reader(in);
     faiss::Index* raw = nullptr;
-    RECO_RETURN_IF_ERROR(internal::Guard("reading FAISS index", [&] { raw = faiss::read_index(&reader); }));
+    RECO_RETURN_IF_ERROR(
+        internal::Guard("reading FAISS index", [&] { raw = faiss::read_index(&reader); }));
     index_.reset(raw);
     if (index_->d != static_cast<int>(d_)) return Status::Corruption("FAISS index has another dim");
     uint64_t n;
@@ -310,12 +310,11 @@ class FaissIndex final : public VectorIndex {
         slot_ids_.push_back(static_cast<uint64_t>(labels[i]));
         dead_.push_back(false);
       }
-      RECO_RETURN_IF_ERROR(internal::Guard(
-          "adding to HNSW index", [&] { index_->add(static_cast<faiss_idx>(n), x); }));
+      RECO_RETURN_IF_ERROR(internal::Guard("adding to HNSW index",
+                                           [&] { index_->add(static_cast<faiss_idx>(n), x); }));
     } else {
-      RECO_RETURN_IF_ERROR(internal::Guard("adding to index", [&] {
-        index_->add_with_ids(static_cast<faiss_idx>(n), x, labels);
-      }));
+      RECO_RETURN_IF_ERROR(internal::Guard(
+          "adding to index", [&] { index_->add_with_ids(static_cast<faiss_idx>(n), x, labels); }));
     }
     for (size_t i = 0; i < n; ++i) present_.insert(static_cast<uint64_t>(labels[i]));
     return Status::OK();
@@ -335,8 +334,9 @@ class FaissIndex final : public VectorIndex {
     return Status::OK();
   }
 
-  Status RunSearch(const float* q, size_t k, size_t fetch, size_t nprobe, const SearchParams& params,
-                   const IdFilter* filter, std::vector<Neighbor>* out) const {
+  Status RunSearch(const float* q, size_t k, size_t fetch, size_t nprobe,
+                   const SearchParams& params, const IdFilter* filter,
+                   std::vector<Neighbor>* out) const {
     out->clear();
     FilterSelector selector(filter);
     const bool l2 = o_.metric == Metric::kL2;

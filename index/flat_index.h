@@ -16,8 +16,6 @@ namespace reco {
 namespace index {
 namespace internal {
 
-
-
 inline float Dot(const float* a, const float* b, size_t d) {
   float s = 0;
 #pragma omp simd reduction(+ : s)
@@ -210,7 +208,8 @@ class FlatIndex final : public VectorIndex {
     }
     slot_.reserve(n);
     for (size_t i = 0; i < n; ++i) {
-      if (!slot_.emplace(ids_[i], i).second) return Status::Corruption("duplicate id in flat index");
+      if (!slot_.emplace(ids_[i], i).second)
+        return Status::Corruption("duplicate id in flat index");
     }
     return Status::OK();
   }
@@ -243,8 +242,8 @@ class FlatIndex final : public VectorIndex {
   const std::vector<uint64_t>& ids() const { return ids_; }
 
  private:
-  std::vector<float> data_;   // size() * d_, normalised for cosine
-  std::vector<uint64_t> ids_;  // row -> id
+  std::vector<float> data_;                    // size() * d_, normalised for cosine
+  std::vector<uint64_t> ids_;                  // row -> id
   std::unordered_map<uint64_t, size_t> slot_;  // id -> row
 };
 

@@ -108,8 +108,7 @@ class HnswIndex final : public VectorIndex {
     const size_t want = std::min(k, filter ? filter->Count() : live_.size());
     if (want == 0) return Status::OK();
 
-    if (filter != nullptr &&
-        filter->Count() < std::max(kExactFilterMin, live_.size() / 50)) {
+    if (filter != nullptr && filter->Count() < std::max(kExactFilterMin, live_.size() / 50)) {
       return ExactOver(q.data(), k, *filter, out);
     }
     size_t ef = std::max<size_t>(params.ef ? params.ef : o_.ef_search, k);

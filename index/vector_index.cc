@@ -30,9 +30,12 @@ Status ParseMetric(const std::string& name, Metric* metric) {
 
 const char* MetricName(Metric metric) {
   switch (metric) {
-    case Metric::kCosine: return "cosine";
-    case Metric::kInnerProduct: return "ip";
-    case Metric::kL2: return "l2";
+    case Metric::kCosine:
+      return "cosine";
+    case Metric::kInnerProduct:
+      return "ip";
+    case Metric::kL2:
+      return "l2";
   }
   return "?";
 }
@@ -94,7 +97,8 @@ Status VectorIndex::Load(const IndexOptions& options, const std::string& path,
       st = LoadFlatIndex(options, &in, out);
       break;
     case internal::Backend::kHnswlib:
-      if (!ParseHnswlibSpec(options.spec, &m)) return Status::Corruption(path + ": not an HNSW file");
+      if (!ParseHnswlibSpec(options.spec, &m))
+        return Status::Corruption(path + ": not an HNSW file");
       st = LoadHnswIndex(options, m, &in, out);
       break;
     case internal::Backend::kFaiss:
@@ -177,7 +181,8 @@ void OutFile::String(const std::string& s) {
 
 Status OutFile::Close() {
   uint64_t digest = XXH64_digest(static_cast<XXH64_state_t*>(hash_));
-  if (!failed_) failed_ = std::fwrite(&digest, 8, 1, f_) != 1 || std::fwrite(kEndMagic, 8, 1, f_) != 1;
+  if (!failed_)
+    failed_ = std::fwrite(&digest, 8, 1, f_) != 1 || std::fwrite(kEndMagic, 8, 1, f_) != 1;
   if (!failed_) failed_ = std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0;
   if (std::fclose(f_) != 0) failed_ = true;
   f_ = nullptr;

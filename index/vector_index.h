@@ -72,10 +72,10 @@ struct Neighbor {
 };
 
 struct IndexStats {
-  std::string backend;    // "flat", "hnswlib", "faiss"
-  size_t vectors = 0;     // live vectors
-  size_t tombstones = 0;  // removed but still in the structure (HNSW)
-  bool trained = true;    // false while an index that needs training answers exactly
+  std::string backend;      // "flat", "hnswlib", "faiss"
+  size_t vectors = 0;       // live vectors
+  size_t tombstones = 0;    // removed but still in the structure (HNSW)
+  bool trained = true;      // false while an index that needs training answers exactly
   size_t memory_bytes = 0;  // approximate memory held by the index
 };
 

@@ -342,9 +342,9 @@ class RocksStore final : public Store {
   }
 
   Status TrimChanges(uint32_t c, uint64_t up_to) override {
-    return FromRocks(db_->DeleteRange(write_options_, changes_, ChangeKey(c, 0),
-                                      ChangeKey(c, up_to + 1)),
-                     "trimming changes");
+    return FromRocks(
+        db_->DeleteRange(write_options_, changes_, ChangeKey(c, 0), ChangeKey(c, up_to + 1)),
+        "trimming changes");
   }
 
   std::shared_ptr<const Snapshot> GetSnapshot() override {

@@ -204,7 +204,8 @@ TEST_F(apiTools, FilteredSearchIndexKnobsBackupAndStats) {
   ASSERT_EQ(hits.size(), 3u) << search.out;
   EXPECT_EQ(hits[0]["id"], "i9");
   EXPECT_EQ(hits[1]["id"], "i12");
-  Outcome similar = Recoctl({"similar", "shop", "i3", "-k", "2", "--filter", "price >= 25", "--json"});
+  Outcome similar =
+      Recoctl({"similar", "shop", "i3", "-k", "2", "--filter", "price >= 25", "--json"});
   ASSERT_EQ(similar.exit_code, 0) << similar.err;
   ASSERT_EQ(similar.JsonLines().size(), 2u);
   EXPECT_EQ(similar.JsonLines()[0]["id"], "i25");
@@ -234,9 +235,9 @@ TEST_F(apiTools, FilteredSearchIndexKnobsBackupAndStats) {
   testing::RecodProcess copy;
   std::string error;
   ASSERT_TRUE(copy.Start(backup, {"--plugins", dir_.Sub("plugins")}, &error)) << error;
-  Outcome from_copy = RunCommand(std::string(RECO_BIN_DIR) + "/recoctl",
-                                 {"--addr", copy.address(), "get", "shop", "i9", "--json"},
-                                 dir_.Sub("stderr2"));
+  Outcome from_copy =
+      RunCommand(std::string(RECO_BIN_DIR) + "/recoctl",
+                 {"--addr", copy.address(), "get", "shop", "i9", "--json"}, dir_.Sub("stderr2"));
   EXPECT_EQ(from_copy.exit_code, 0) << from_copy.err;
   EXPECT_EQ(copy.Stop(), 0);
 }

@@ -269,7 +269,6 @@ TEST_F(EngineTest, DataStaysServableWhenItsPluginIsGone) {
   EXPECT_NE(st.message().find("hello"), std::string::npos) << st.message();
 }
 
-
 std::vector<std::string> HitIds(const std::vector<Hit>& hits) {
   std::vector<std::string> out;
   for (const auto& h : hits) out.push_back(h.id);
@@ -459,7 +458,8 @@ TEST_F(IndexedEngineTest, BackgroundTrainingAndRebuildsSwapInWithoutLosingWrites
   for (size_t i = 150; i < 2600; ++i) more.push_back(VectorItem(i));
   ASSERT_TRUE(engine_->Upsert("vec", more).ok());
   // Delete most items so that the HNSW graph is mostly tombstones.
-  for (size_t i = 0; i < 1500; ++i) ASSERT_TRUE(engine_->Delete("vec", "v" + std::to_string(i)).ok());
+  for (size_t i = 0; i < 1500; ++i)
+    ASSERT_TRUE(engine_->Delete("vec", "v" + std::to_string(i)).ok());
   bool trained = false, rebuilt = false;
   for (int i = 0; i < 200 && !(trained && rebuilt); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

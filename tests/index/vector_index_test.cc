@@ -217,7 +217,6 @@ TEST(VectorIndex, RefusesBadSpecsDimsAndValues) {
   EXPECT_FALSE(ParseMetric("manhattan", &m).ok());
 }
 
-
 // A set of ids for filtered searches.
 class SetFilter : public IdFilter {
  public:

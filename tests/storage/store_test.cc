@@ -138,7 +138,6 @@ TEST(Store, OpeningAFileThatIsNotADatabaseFails) {
   EXPECT_NE(st.message().find("missing"), std::string::npos) << st.message();
 }
 
-
 TEST(Store, ChangeRecordsReplayTrimAndSurviveReopen) {
   testing::TempDir dir;
   uint32_t cid = 0;
@@ -147,7 +146,8 @@ TEST(Store, ChangeRecordsReplayTrimAndSurviveReopen) {
     CollectionRecord c{0, "shop", "{}", 0};
     ASSERT_TRUE(store->CreateCollection(&c).ok());
     cid = c.id;
-    ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("a", 1, {1}), MakeWrite("b", 2, {2})}, {3, 1}).ok());
+    ASSERT_TRUE(
+        store->WriteItems(c.id, {MakeWrite("a", 1, {1}), MakeWrite("b", 2, {2})}, {3, 1}).ok());
     ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("c", 3, {3})}, {4, 2}).ok());
     ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, {4, 3}).ok());
   }
@@ -157,7 +157,9 @@ TEST(Store, ChangeRecordsReplayTrimAndSurviveReopen) {
   EXPECT_EQ(all[0].change_seq, 3u);
   EXPECT_EQ(all[0].next_item_id, 4u);
   std::vector<std::pair<uint64_t, std::vector<uint64_t>>> seen;
-  auto collect = [&](uint64_t seq, const std::vector<uint64_t>& ids) { seen.push_back({seq, ids}); };
+  auto collect = [&](uint64_t seq, const std::vector<uint64_t>& ids) {
+    seen.push_back({seq, ids});
+  };
   ASSERT_TRUE(store->ScanChanges(cid, 0, collect).ok());
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[0].second, (std::vector<uint64_t>{1, 2}));
@@ -182,7 +184,10 @@ TEST(Store, SnapshotScansDoNotSeeLaterWritesAndCheckpointsOpen) {
   auto snap = store->GetSnapshot();
   ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("b", 2, {2})}, {3, 2}).ok());
   size_t n = 0;
-  ASSERT_TRUE(store->ScanVectors(c.id, 0, [&](uint64_t, const float*, size_t) { ++n; }, snap.get()).ok());
+  ASSERT_TRUE(store
+                  ->ScanVectors(
+                      c.id, 0, [&](uint64_t, const float*, size_t) { ++n; }, snap.get())
+                  .ok());
   EXPECT_EQ(n, 1u);
   n = 0;
   ASSERT_TRUE(store->ScanVectors(c.id, 0, [&](uint64_t, const float*, size_t) { ++n; }).ok());

@@ -104,17 +104,21 @@ struct QueryTiming {
 QueryTiming Summarize(const std::vector<double>& latencies_s, double total_s);
 
 // Runs fn(0..nq-1) one query at a time after a warm-up over the first `warmup` queries, and
-// times each call.
+// times each call; passes over the queries repeat until min_seconds have gone by (short
+// passes are at the mercy of one scheduling hiccup).
 template <typename Fn>
-QueryTiming TimeQueries(size_t nq, size_t warmup, Fn&& fn) {
+QueryTiming TimeQueries(size_t nq, size_t warmup, Fn&& fn, double min_seconds = 0) {
   for (size_t i = 0; i < warmup && i < nq; ++i) fn(i);
-  std::vector<double> latencies(nq);
+  std::vector<double> latencies;
+  latencies.reserve(nq);
   const auto start = Clock::now();
-  for (size_t i = 0; i < nq; ++i) {
-    const auto t = Clock::now();
-    fn(i);
-    latencies[i] = SecondsSince(t);
-  }
+  do {
+    for (size_t i = 0; i < nq; ++i) {
+      const auto t = Clock::now();
+      fn(i);
+      latencies.push_back(SecondsSince(t));
+    }
+  } while (SecondsSince(start) < min_seconds);
   return Summarize(latencies, SecondsSince(start));
 }
 

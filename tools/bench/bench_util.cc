@@ -243,15 +243,21 @@ void PrintMachine(Report* report) {
   const long nproc = sysconf(_SC_NPROCESSORS_ONLN);
   const bool avx512 = flags.find(" avx512f ") != std::string::npos;
   const bool avx2 = flags.find(" avx2 ") != std::string::npos;
-  std::printf("machine: nproc %ld, CPU '%s', %s, memory %.1f GiB\n", nproc, model.c_str(),
-              avx512 ? "AVX-512" : (avx2 ? "AVX2 (no AVX-512)" : "no AVX2"),
-              mem_kb / 1024.0 / 1024.0);
+  double load = -1;
+  {
+    std::ifstream in("/proc/loadavg");
+    in >> load;
+  }
+  std::printf("machine: nproc %ld, CPU '%s', %s, memory %.1f GiB, load average %.2f\n", nproc,
+              model.c_str(), avx512 ? "AVX-512" : (avx2 ? "AVX2 (no AVX-512)" : "no AVX2"),
+              mem_kb / 1024.0 / 1024.0, load);
   std::fflush(stdout);
   report->Json({{"result", "machine"},
                 {"nproc", nproc},
                 {"cpu", model},
                 {"avx512", avx512},
-                {"mem_gib", mem_kb / 1024.0 / 1024.0}});
+                {"mem_gib", mem_kb / 1024.0 / 1024.0},
+                {"loadavg_1min", load}});
 }
 
 double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }

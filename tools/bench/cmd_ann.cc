@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 
@@ -65,6 +67,8 @@ int RunAnn(Args& args, Report& report) {
   const int build_threads = static_cast<int>(args.Int("build-threads", 2));
   const std::string dir_base = args.Str("dir", "");
   const double ready_timeout = args.Double("ready-timeout", 1800);
+  const int rounds = static_cast<int>(args.Int("rounds", 3));
+  const double min_seconds = args.Double("min-seconds", 0.5);
   args.Finish();
   if (path.empty()) Fail("--vectors FILE (.fvecs) is required; tools/bench/run prepares it");
   auto wants = [&](const std::string& s) {
@@ -108,7 +112,6 @@ int RunAnn(Args& args, Report& report) {
   report.Json({{"result", "data"}, {"base", nb}, {"queries", nq}, {"dim", dim}, {"k", k}});
 
   const size_t warmup = std::min<size_t>(nq, 100);
-  std::vector<int64_t> found(nq * k);
   std::vector<Build> builds;
   std::map<std::string, Sweep> hnsw, ivf;  // system -> sweep
   const std::string hnsw_spec = "HNSW" + std::to_string(m);
@@ -118,83 +121,77 @@ int RunAnn(Args& args, Report& report) {
     std::fflush(stderr);
   };
 
-  // ---- hnswlib ----
+  // Every index is built first and kept; the query phase then interleaves the systems
+  // (round after round, each parameter on every system back to back), so that a change in
+  // the machine's load hits them alike. q/s is the median over the rounds.
+  struct Searcher {
+    std::string system;
+    bool is_hnsw;
+    std::function<void(int64_t param)> set;                           // ef or nprobe
+    std::function<void(const float* query, int64_t* labels)> search;  // top-k labels
+  };
+  std::vector<Searcher> searchers;
+  using idx_t = faiss::Index::idx_t;
+
+  std::unique_ptr<HnswlibIndex> hnswlib_index;
   if (wants("hnswlib")) {
-    log("hnswlib: building");
-    HnswlibIndex index(dim, nb, m, efc);
+    log("hnswlib: building " + hnsw_spec);
+    hnswlib_index = std::make_unique<HnswlibIndex>(dim, nb, m, efc);
     SetOmpThreads(build_threads);
     start = Clock::now();
-    index.Build(base.data(), nb, build_threads);
+    hnswlib_index->Build(base.data(), nb, build_threads);
     builds.push_back({"hnswlib", hnsw_spec, SecondsSince(start), nb});
-    SetOmpThreads(1);
-    for (int64_t ef : efs) {
-      index.SetEf(std::max<size_t>(ef, k));
-      Point p;
-      p.timing = TimeQueries(nq, warmup, [&](size_t i) {
-        index.Search(queries.data() + i * dim, k, found.data() + i * k);
-      });
-      p.recall = RecallAtK(found, truth, nq, k);
-      hnsw["hnswlib"][ef] = p;
-    }
+    HnswlibIndex* h = hnswlib_index.get();
+    searchers.push_back({"hnswlib", true, [h, k](int64_t ef) { h->SetEf(std::max<size_t>(ef, k)); },
+                         [h, k](const float* q, int64_t* labels) { h->Search(q, k, labels); }});
   }
 
-  // ---- FAISS ----
+  std::unique_ptr<faiss::IndexHNSWFlat> faiss_hnsw;
+  std::unique_ptr<faiss::IndexFlatIP> faiss_quantizer;
+  std::unique_ptr<faiss::IndexIVFFlat> faiss_ivf;
+  auto faiss_search = [k](const faiss::Index* index) {
+    return [index, k](const float* q, int64_t* labels) {
+      float dist[1024];
+      idx_t l[1024];
+      index->search(1, q, static_cast<idx_t>(k), dist, l);
+      for (size_t j = 0; j < k; ++j) labels[j] = l[j];
+    };
+  };
+  if (k > 1024) Fail("--k is at most 1024");
   if (wants("faiss")) {
-    log("faiss: building HNSW");
-    {
-      faiss::IndexHNSWFlat index(static_cast<int>(dim), static_cast<int>(m),
-                                 faiss::METRIC_INNER_PRODUCT);
-      index.hnsw.efConstruction = static_cast<int>(efc);
-      SetOmpThreads(build_threads);
-      start = Clock::now();
-      index.add(static_cast<faiss::Index::idx_t>(nb), base.data());
-      builds.push_back({"faiss", hnsw_spec, SecondsSince(start), nb});
-      SetOmpThreads(1);
-      std::vector<float> dist(k);
-      std::vector<faiss::Index::idx_t> labels(k);
-      for (int64_t ef : efs) {
-        index.hnsw.efSearch = static_cast<int>(std::max<size_t>(ef, k));
-        Point p;
-        p.timing = TimeQueries(nq, warmup, [&](size_t i) {
-          index.search(1, queries.data() + i * dim, static_cast<faiss::Index::idx_t>(k),
-                       dist.data(), labels.data());
-          std::copy(labels.begin(), labels.end(), found.begin() + i * k);
-        });
-        p.recall = RecallAtK(found, truth, nq, k);
-        hnsw["faiss"][ef] = p;
-      }
-    }
-    log("faiss: building IVF");
-    {
-      faiss::IndexFlatIP quantizer(static_cast<faiss::Index::idx_t>(dim));
-      faiss::IndexIVFFlat index(&quantizer, dim, nlist, faiss::METRIC_INNER_PRODUCT);
-      SetOmpThreads(build_threads);
-      start = Clock::now();
-      index.train(static_cast<faiss::Index::idx_t>(nb), base.data());
-      index.add(static_cast<faiss::Index::idx_t>(nb), base.data());
-      builds.push_back({"faiss", ivf_spec, SecondsSince(start), nb});
-      SetOmpThreads(1);
-      std::vector<float> dist(k);
-      std::vector<faiss::Index::idx_t> labels(k);
-      for (int64_t np : nprobes) {
-        index.nprobe = static_cast<size_t>(np);
-        Point p;
-        p.timing = TimeQueries(nq, warmup, [&](size_t i) {
-          index.search(1, queries.data() + i * dim, static_cast<faiss::Index::idx_t>(k),
-                       dist.data(), labels.data());
-          std::copy(labels.begin(), labels.end(), found.begin() + i * k);
-        });
-        p.recall = RecallAtK(found, truth, nq, k);
-        ivf["faiss"][np] = p;
-      }
-    }
+    log("faiss: building " + hnsw_spec);
+    faiss_hnsw = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dim), static_cast<int>(m),
+                                                        faiss::METRIC_INNER_PRODUCT);
+    faiss_hnsw->hnsw.efConstruction = static_cast<int>(efc);
+    SetOmpThreads(build_threads);
+    start = Clock::now();
+    faiss_hnsw->add(static_cast<idx_t>(nb), base.data());
+    builds.push_back({"faiss", hnsw_spec, SecondsSince(start), nb});
+    faiss::IndexHNSWFlat* fh = faiss_hnsw.get();
+    searchers.push_back(
+        {"faiss", true,
+         [fh, k](int64_t ef) { fh->hnsw.efSearch = static_cast<int>(std::max<size_t>(ef, k)); },
+         faiss_search(fh)});
+
+    log("faiss: building " + ivf_spec);
+    faiss_quantizer = std::make_unique<faiss::IndexFlatIP>(static_cast<idx_t>(dim));
+    faiss_ivf = std::make_unique<faiss::IndexIVFFlat>(faiss_quantizer.get(), dim, nlist,
+                                                      faiss::METRIC_INNER_PRODUCT);
+    start = Clock::now();
+    faiss_ivf->train(static_cast<idx_t>(nb), base.data());
+    faiss_ivf->add(static_cast<idx_t>(nb), base.data());
+    builds.push_back({"faiss", ivf_spec, SecondsSince(start), nb});
+    faiss::IndexIVFFlat* fi = faiss_ivf.get();
+    searchers.push_back({"faiss", false, [fi](int64_t np) { fi->nprobe = static_cast<size_t>(np); },
+                         faiss_search(fi)});
   }
 
-  // ---- the engine ----
   std::string engine_backends;
+  std::unique_ptr<TempDir> engine_dir;
+  std::unique_ptr<engine::Engine> engine;
   if (wants("engine")) {
-    TempDir dir(dir_base);
-    auto engine = OpenEngine(dir.Sub("data"));
+    engine_dir = std::make_unique<TempDir>(dir_base);
+    engine = OpenEngine(engine_dir->Sub("data"));
     struct Target {
       std::string collection, spec;
       std::map<std::string, std::string> options;
@@ -216,19 +213,57 @@ int RunAnn(Args& args, Report& report) {
       builds.push_back({"engine", t.spec, SecondsSince(start), nb});
       const auto ss = SpaceStatsOf(engine.get(), t.collection, "v");
       engine_backends += (engine_backends.empty() ? "" : ", ") + t.spec + " -> " + ss.backend;
-      SetOmpThreads(1);
       const bool is_hnsw = t.spec == hnsw_spec;
-      for (int64_t param : is_hnsw ? efs : nprobes) {
-        Point p;
-        const uint32_t ef = is_hnsw ? static_cast<uint32_t>(param) : 0;
-        const uint32_t np = is_hnsw ? 0 : static_cast<uint32_t>(param);
-        p.timing = TimeQueries(nq, warmup, [&](size_t i) {
-          EngineSearch(engine.get(), t.collection, "v", queries.data() + i * dim, dim, k, ef, np,
-                       "", found.data() + i * k);
-        });
-        p.recall = RecallAtK(found, truth, nq, k);
-        (is_hnsw ? hnsw : ivf)["engine"][param] = p;
+      auto param = std::make_shared<int64_t>(0);
+      engine::Engine* e = engine.get();
+      const std::string collection = t.collection;
+      searchers.push_back({"engine", is_hnsw, [param](int64_t p) { *param = p; },
+                           [=](const float* q, int64_t* labels) {
+                             EngineSearch(e, collection, "v", q, dim, k,
+                                          is_hnsw ? static_cast<uint32_t>(*param) : 0,
+                                          is_hnsw ? 0 : static_cast<uint32_t>(*param), "", labels);
+                           }});
+    }
+  }
+
+  // ---- queries: one thread, one query at a time, systems interleaved ----
+  SetOmpThreads(1);
+  std::vector<int64_t> found(nq * k);
+  std::map<std::pair<size_t, int64_t>, std::vector<QueryTiming>> timings;  // (searcher, param)
+  for (int round = 0; round < rounds; ++round) {
+    log("queries: round " + std::to_string(round + 1) + " of " + std::to_string(rounds));
+    for (bool hnsw_phase : {true, false}) {
+      for (int64_t param : hnsw_phase ? efs : nprobes) {
+        for (size_t s = 0; s < searchers.size(); ++s) {
+          Searcher& sr = searchers[s];
+          if (sr.is_hnsw != hnsw_phase) continue;
+          sr.set(param);
+          // Recall from the first pass; timing over passes of at least min_seconds.
+          const QueryTiming t = TimeQueries(
+              nq, round == 0 ? warmup : 0,
+              [&](size_t i) { sr.search(queries.data() + i * dim, found.data() + i * k); },
+              min_seconds);
+          timings[{s, param}].push_back(t);
+          if (round == 0) {
+            Point p;
+            p.recall = RecallAtK(found, truth, nq, k);
+            (hnsw_phase ? hnsw : ivf)[sr.system][param] = p;
+          }
+        }
       }
+    }
+  }
+  for (size_t s = 0; s < searchers.size(); ++s) {
+    for (int64_t param : searchers[s].is_hnsw ? efs : nprobes) {
+      const auto& ts = timings[{s, param}];
+      std::vector<double> qps, p50;
+      for (const auto& t : ts) {
+        qps.push_back(t.qps);
+        p50.push_back(t.p50_us);
+      }
+      Point& p = (searchers[s].is_hnsw ? hnsw : ivf)[searchers[s].system][param];
+      p.timing.qps = Median(qps);
+      p.timing.p50_us = Median(p50);
     }
   }
   SetOmpThreads(build_threads);
@@ -281,6 +316,10 @@ int RunAnn(Args& args, Report& report) {
                 {"baseline", "hnswlib"},
                 {"ratio", std::isfinite(r_h) ? json(r_h) : json(nullptr)}});
   }
+  report.Note("q/s: median of " + std::to_string(rounds) + " rounds (each at least " +
+              Fixed(min_seconds, 1) +
+              " s of passes over all queries), the systems interleaved within each round; "
+              "p50 = median per-query latency.");
   // The headline: smallest ef whose engine recall >= 0.95.
   auto first_at = [&](const Sweep& s, double target) -> int64_t {
     for (int64_t ef : efs) {

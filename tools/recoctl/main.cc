@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -778,8 +778,8 @@ int SimilarCommand(const Context& ctx, const std::vector<std::string>& words) {
 int SearchCommand(const Context& ctx, const std::vector<std::string>& words) {
   Args args("search", std::vector<std::string>(words.begin() + 1, words.end()),
             {"-k", "--space", "--text", "--vector", "--filter", "--ef", "--nprobe"}, {});
-  args.ExpectPositional("search", 1,
-                        "NAME (--text \"...\" | --vector '[...]') [-k K] [--space S] [--filter EXPR]");
+  args.ExpectPositional(
+      "search", 1, "NAME (--text \"...\" | --vector '[...]') [-k K] [--space S] [--filter EXPR]");
   v1::SearchRequest request;
   request.set_collection(args.positional()[0]);
   request.set_space(args.Value("--space").value_or(""));
@@ -838,8 +838,8 @@ int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
     std::cout << "  space " << s.name() << ": " << s.vectors() << " vectors, dim " << s.dim()
               << ", " << s.metric() << ", index " << s.index() << " (" << s.backend()
               << (s.trained() ? "" : ", untrained: exact until enough vectors") << "), "
-              << s.tombstones() << " tombstones, memory " << mib(s.memory_bytes())
-              << ", plugin " << s.plugin() << "\n";
+              << s.tombstones() << " tombstones, memory " << mib(s.memory_bytes()) << ", plugin "
+              << s.plugin() << "\n";
   }
   return 0;
 }
@@ -921,13 +921,17 @@ int main(int argc, char** argv) {
   const std::string& command = options.words[0];
 
   using Handler = int (*)(const Context&, const std::vector<std::string>&);
-  const std::map<std::string, Handler> commands = {
-      {"collection", CollectionCommand}, {"import", ImportCommand},
-      {"upsert", UpsertCommand},         {"get", GetCommand},
-      {"delete", DeleteCommand},         {"similar", SimilarCommand},
-      {"search", SearchCommand},         {"stats", StatsCommand},
-      {"backup", BackupCommand},
-      {"plugins", PluginsCommand},       {"ping", PingCommand}};
+  const std::map<std::string, Handler> commands = {{"collection", CollectionCommand},
+                                                   {"import", ImportCommand},
+                                                   {"upsert", UpsertCommand},
+                                                   {"get", GetCommand},
+                                                   {"delete", DeleteCommand},
+                                                   {"similar", SimilarCommand},
+                                                   {"search", SearchCommand},
+                                                   {"stats", StatsCommand},
+                                                   {"backup", BackupCommand},
+                                                   {"plugins", PluginsCommand},
+                                                   {"ping", PingCommand}};
   const auto it = commands.find(command);
   if (it == commands.end()) UsageError("unknown command '" + command + "'");
   if (options.item_json && command != "upsert") {

@@ -36,6 +36,8 @@ class Embedder {
   virtual void embed(const reco_input* inputs, size_t n, float* out) = 0;
   // Learns from a corpus. Plugins that do not learn keep the default, which does nothing.
   virtual void fit(const reco_input* /*inputs*/, size_t /*n*/) {}
+  // Searchable attributes of one input as a JSON object (ABI 1.1); "{}" by default.
+  virtual std::string describe(const reco_input& /*input*/) { return "{}"; }
 };
 
 // Input helpers.
@@ -49,6 +51,7 @@ struct Instance {
   std::unique_ptr<Embedder> impl;
   std::string fingerprint;
   std::string error;
+  std::string described;  // the last describe() result, owned here for the host to read
 };
 
 inline std::string& CreateError() {
@@ -105,6 +108,20 @@ inline int Fit(reco_instance* i, const reco_input* inputs, size_t n) {
   return RECO_ERROR;
 }
 
+inline int Describe(reco_instance* i, const reco_input* input, const char** json_out) {
+  Instance* inst = Cast(i);
+  try {
+    inst->described = inst->impl->describe(*input);
+    *json_out = inst->described.c_str();
+    return RECO_OK;
+  } catch (const std::exception& e) {
+    inst->error = e.what();
+  } catch (...) {
+    inst->error = "unknown exception in describe";
+  }
+  return RECO_ERROR;
+}
+
 inline void Destroy(reco_instance* i) { delete Cast(i); }
 
 inline const char* LastError(const reco_instance* i) {
@@ -130,6 +147,7 @@ reco_plugin_v1 MakeTable(const char* name, const char* version, const char* moda
   t.fit = &Fit;
   t.destroy = &Destroy;
   t.last_error = &LastError;
+  t.describe = &Describe;
   return t;
 }
 

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define RECO_PLUGIN_ABI_MAJOR 1
-#define RECO_PLUGIN_ABI_MINOR 0
+#define RECO_PLUGIN_ABI_MINOR 1
 #define RECO_PLUGIN_ABI_VERSION ((uint32_t)((RECO_PLUGIN_ABI_MAJOR << 16) | RECO_PLUGIN_ABI_MINOR))
 #define RECO_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define RECO_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -85,10 +85,23 @@ typedef struct reco_plugin_v1 {
   /* The message of the last failure on this instance, or of the last failed create() on this
    * thread when instance is NULL. Plugin-owned; never NULL. */
   const char* (*last_error)(const reco_instance* instance);
+
+  /* ---- ABI 1.1: read only when struct_size covers them ---- */
+
+  /* Optional (may be NULL): searchable attributes of one input, e.g. a DICOM header's
+   * modality and body part. Sets *json_out to a JSON object whose values are strings,
+   * numbers, bools or arrays of strings (plugin-owned, valid until the next call on the
+   * instance). Returns RECO_OK, or RECO_ERROR with last_error(instance). */
+  int (*describe)(reco_instance* instance, const reco_input* input, const char** json_out);
 } reco_plugin_v1;
 
 /* Smallest table the host accepts: everything up to and including last_error. */
 #define RECO_PLUGIN_V1_MIN_SIZE (offsetof(reco_plugin_v1, last_error) + sizeof(void*))
+
+/* True when a table (of any minor version) has `field`: hosts check before reading fields
+ * added after 1.0. */
+#define RECO_PLUGIN_HAS(table, field) \
+  ((table)->struct_size >= offsetof(reco_plugin_v1, field) + sizeof((table)->field))
 
 typedef const reco_plugin_v1* (*reco_plugin_entry_fn)(uint32_t host_abi_version);
 
