@@ -41,7 +41,7 @@ bool GetLengthPrefixed(const char** p, const char* end, std::string* s) {
 
 namespace {
 
-constexpr uint8_t kItemFormat = 1;
+constexpr uint8_t kItemFormat = 2;  // 2 added the contents count
 enum AttrTag : uint8_t { kString = 0, kNumber = 1, kBool = 2, kList = 3 };
 
 void PutFixed64(std::string* out, uint64_t v) {
@@ -66,6 +66,7 @@ void EncodeItem(const Item& item, std::string* out) {
   PutLengthPrefixed(out, item.text);
   PutFixed64(out, static_cast<uint64_t>(item.created_ms));
   PutFixed64(out, static_cast<uint64_t>(item.updated_ms));
+  PutVarint64(out, item.contents);
   PutVarint64(out, item.attributes.size());
   for (const auto& [name, value] : item.attributes) {
     PutLengthPrefixed(out, name);
@@ -92,13 +93,17 @@ void EncodeItem(const Item& item, std::string* out) {
 bool DecodeItem(const char* data, size_t size, Item* item) {
   const char* p = data;
   const char* end = data + size;
-  if (p == end || static_cast<uint8_t>(*p++) != kItemFormat) return false;
-  uint64_t created, updated, n;
+  if (p == end) return false;
+  const uint8_t format = static_cast<uint8_t>(*p++);
+  if (format != 1 && format != kItemFormat) return false;
+  uint64_t created, updated, n, contents = 0;
   if (!GetLengthPrefixed(&p, end, &item->id) || !GetVarint64(&p, end, &item->internal_id) ||
       !GetLengthPrefixed(&p, end, &item->text) || !GetFixed64(&p, end, &created) ||
-      !GetFixed64(&p, end, &updated) || !GetVarint64(&p, end, &n)) {
+      !GetFixed64(&p, end, &updated) || (format >= 2 && !GetVarint64(&p, end, &contents)) ||
+      contents > 256 || !GetVarint64(&p, end, &n)) {
     return false;
   }
+  item->contents = static_cast<uint32_t>(contents);
   item->created_ms = static_cast<int64_t>(created);
   item->updated_ms = static_cast<int64_t>(updated);
   item->attributes.clear();

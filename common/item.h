@@ -20,6 +20,12 @@ struct VectorProvenance {
   std::string fingerprint;  // model identity (e.g. hash of the model file), may be empty
 };
 
+// Content other than the text (an image, a DICOM file): bytes and their type.
+struct Content {
+  std::string content_type;  // e.g. "image/jpeg", "application/dicom"
+  std::string data;
+};
+
 struct Item {
   std::string id;            // external id, chosen by the user
   uint64_t internal_id = 0;  // dense id, the index label
@@ -27,6 +33,7 @@ struct Item {
   Attributes attributes;
   int64_t created_ms = 0;  // unix milliseconds
   int64_t updated_ms = 0;
+  uint32_t contents = 0;  // number of stored non-text contents (storage keeps the bytes)
 };
 
 // Binary encodings used by storage (and nothing on the wire). Decode returns false on

@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/config_codec.h"
 #include "engine/plugin_host.h"
 #include "filter/filter.h"
@@ -252,11 +254,21 @@ class EngineImpl final : public Engine {
       RECO_RETURN_IF_ERROR(ValidateItem(*c, items[i]).WithContext(ItemContext(i, items[i])));
     }
 
-    // Embed outside the collection lock: it is the slow part, and needs no collection state
-    // beyond the (immutable) spaces.
+    // Resolve server-side paths and check sizes, then embed outside the collection lock: it
+    // is the slow part, and needs no collection state beyond the (immutable) spaces.
+    std::vector<std::vector<Content>> contents(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      for (const auto& in : items[i].contents) {
+        Content content;
+        RECO_RETURN_IF_ERROR(ResolveContent(in, &content).WithContext(ItemContext(i, items[i])));
+        contents[i].push_back(std::move(content));
+      }
+    }
+    std::vector<Attributes> attributes;
+    for (const auto& item : items) attributes.push_back(item.attributes);
     std::vector<std::vector<float>> vectors(c->spaces.size());
-    std::vector<const std::string*> texts;
-    for (const auto& item : items) texts.push_back(&item.text);
+    // has_vector[s][i]: item i gets a vector in plugin space s.
+    std::vector<std::vector<bool>> has_vector(c->spaces.size());
     for (size_t s = 0; s < c->spaces.size(); ++s) {
       Space& space = *c->spaces[s];
       if (space.config.plugin == "none") continue;
@@ -264,15 +276,55 @@ class EngineImpl final : public Engine {
         return Status::FailedPrecondition("space " + Quote(space.config.name) +
                                           " cannot embed: " + space.embedder_error);
       }
-      Status st = space.embedder->EmbedTexts(texts, options_.embed_batch_size, &vectors[s]);
+      std::vector<reco_input> inputs;
+      std::vector<size_t> owners;
+      has_vector[s].assign(items.size(), false);
+      for (size_t i = 0; i < items.size(); ++i) {
+        reco_input input;
+        if (!PickInput(*space.embedder, items[i].text, contents[i], &input)) continue;
+        inputs.push_back(input);
+        owners.push_back(i);
+        has_vector[s][i] = true;
+      }
+      std::vector<float> packed;
+      Status st = space.embedder->Embed(inputs, options_.embed_batch_size, &packed);
       if (!st.ok()) return st.WithContext("space " + Quote(space.config.name));
+      const uint32_t d = space.config.dim;
+      vectors[s].assign(items.size() * d, 0.0f);
+      for (size_t j = 0; j < owners.size(); ++j) {
+        std::copy(packed.begin() + j * d, packed.begin() + (j + 1) * d,
+                  vectors[s].begin() + owners[j] * d);
+        if (space.embedder->CanDescribe()) {
+          // The plugin's searchable metadata (e.g. a DICOM header) joins the attributes; what
+          // the user sent wins.
+          std::string json;
+          st = space.embedder->Describe(inputs[j], &json);
+          if (st.ok()) st = MergeDescribed(json, &attributes[owners[j]]);
+          if (!st.ok()) {
+            return st.WithContext(ItemContext(owners[j], items[owners[j]]) + " space " +
+                                  Quote(space.config.name));
+          }
+        }
+      }
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+      bool any = false;
+      for (size_t s = 0; s < c->spaces.size(); ++s) {
+        const Space& space = *c->spaces[s];
+        any |= space.config.plugin == "none" ? items[i].vectors.count(space.config.name) > 0
+                                             : bool(has_vector[s][i]);
+      }
+      if (!any) {
+        return Status::InvalidArgument(ItemContext(i, items[i]) +
+                                       ": nothing to embed in any space (" + SpaceNeeds(*c) + ")");
+      }
     }
 
     std::unique_lock<std::shared_mutex> lock(c->mu);
     if (c->dropped) return NotFoundCollection(collection);
     {
       std::vector<const Attributes*> attrs;
-      for (const auto& item : items) attrs.push_back(&item.attributes);
+      for (const auto& a : attributes) attrs.push_back(&a);
       RECO_RETURN_IF_ERROR(c->attributes.CheckBatch(attrs));
     }
     const int64_t now = NowMs();
@@ -285,13 +337,18 @@ class EngineImpl final : public Engine {
       storage::ItemWrite& w = writes[i];
       w.item.id = in.id;
       w.item.text = in.text;
-      w.item.attributes = in.attributes;
+      w.item.attributes = attributes[i];
+      w.contents = std::move(contents[i]);
       w.item.created_ms = now;
       w.item.updated_ms = now;
       auto dup = batch_pos.find(in.id);
       if (dup != batch_pos.end()) {
         w.item.internal_id = writes[dup->second].item.internal_id;
         w.item.created_ms = writes[dup->second].item.created_ms;
+        // The earlier write of this id in the batch put its contents first.
+        w.previous_contents =
+            std::max<uint32_t>(writes[dup->second].previous_contents,
+                               static_cast<uint32_t>(writes[dup->second].contents.size()));
       } else {
         uint64_t iid = 0;
         Status st = store_->LookupId(c->record.id, in.id, &iid);
@@ -322,6 +379,10 @@ class EngineImpl final : public Engine {
           v.provenance.plugin = "none";
           v.values = it->second;
         } else {
+          if (!has_vector[s][i]) {
+            w.clear_spaces.push_back(space.number);
+            continue;
+          }
           v.provenance = space.embedder->provenance();
           const uint32_t d = space.config.dim;
           v.values.assign(vectors[s].begin() + i * d, vectors[s].begin() + (i + 1) * d);
@@ -383,6 +444,14 @@ class EngineImpl final : public Engine {
     RECO_RETURN_IF_ERROR(LookupItem(*c, id, &iid));
     RECO_RETURN_IF_ERROR(store_->GetItem(c->record.id, iid, &out->item));
     out->vectors.clear();
+    out->contents.clear();
+    if (out->item.contents > 0) {
+      std::vector<Content> contents;
+      RECO_RETURN_IF_ERROR(store_->GetContents(c->record.id, iid, &contents));
+      for (const auto& content : contents) {
+        out->contents.push_back({content.content_type, content.data.size()});
+      }
+    }
     for (const auto& space : c->spaces) {
       storage::VectorRecord v;
       Status st = store_->GetVector(c->record.id, space->number, iid, &v);
@@ -409,7 +478,7 @@ class EngineImpl final : public Engine {
     std::vector<uint32_t> spaces;
     for (const auto& s : c->spaces) spaces.push_back(s->number);
     storage::Counters counters{c->next_item_id, c->change_seq + 1};
-    RECO_RETURN_IF_ERROR(store_->DeleteItem(c->record.id, id, iid, spaces, counters));
+    RECO_RETURN_IF_ERROR(store_->DeleteItem(c->record.id, id, iid, spaces, old.contents, counters));
     c->change_seq = counters.change_seq;
     for (const auto& s : c->spaces) RECO_RETURN_IF_ERROR(s->index->Remove(&iid, 1));
     c->attributes.Erase(iid, old.attributes);
@@ -440,9 +509,11 @@ class EngineImpl final : public Engine {
       return Status::NotFound("space " + Quote(q.space) + " does not exist in collection " +
                               Quote(q.collection) + " (spaces: " + c->SpaceNames() + ")");
     }
-    const int given = q.item_id.has_value() + q.text.has_value() + q.vector.has_value();
+    const int given =
+        q.item_id.has_value() + q.text.has_value() + q.vector.has_value() + q.content.has_value();
     if (given != 1) {
-      return Status::InvalidArgument("a query needs exactly one of item id, text or vector");
+      return Status::InvalidArgument(
+          "a query needs exactly one of item id, text, vector or content");
     }
     std::shared_ptr<const filter::Expr> expr;
     if (!q.filter.empty()) RECO_RETURN_IF_ERROR(filter::Parse(q.filter, &expr));
@@ -463,6 +534,22 @@ class EngineImpl final : public Engine {
       RECO_RETURN_IF_ERROR(
           CheckVector(*q.vector, dim, space->config.name).WithContext("query vector"));
       query = *q.vector;
+    } else if (q.content) {
+      if (!space->embedder) {
+        return Status::InvalidArgument("space " + Quote(space->config.name) +
+                                       " cannot embed content (plugin " +
+                                       Quote(space->config.plugin) + ")");
+      }
+      Content content;
+      RECO_RETURN_IF_ERROR(ResolveContent(*q.content, &content).WithContext("query content"));
+      if (!space->embedder->Accepts(content.content_type)) {
+        return Status::InvalidArgument("space " + Quote(space->config.name) + "'s plugin " +
+                                       Quote(space->config.plugin) + " does not take " +
+                                       content.content_type);
+      }
+      reco_input input{content.content_type.c_str(),
+                       reinterpret_cast<const uint8_t*>(content.data.data()), content.data.size()};
+      RECO_RETURN_IF_ERROR(space->embedder->Embed({input}, 1, &query));
     }
 
     std::shared_lock<std::shared_mutex> lock(c->mu);
@@ -643,6 +730,126 @@ class EngineImpl final : public Engine {
     return Status::OK();
   }
 
+  // Turns a content from the request into bytes: a server-side path must resolve (after
+  // symlinks) under content_root; every content obeys max_content_bytes.
+  Status ResolveContent(const ContentInput& in, Content* out) const {
+    out->content_type = in.content_type;
+    if (!in.path.empty()) {
+      if (!in.data.empty()) return Status::InvalidArgument("content has both bytes and a path");
+      if (options_.content_root.empty()) {
+        return Status::InvalidArgument("content path '" + in.path +
+                                       "' refused: server-side paths are disabled (start recod "
+                                       "with --content-root DIR)");
+      }
+      std::error_code ec;
+      const fs::path root = fs::weakly_canonical(options_.content_root, ec);
+      const fs::path path = fs::weakly_canonical(fs::path(options_.content_root) / in.path, ec);
+      auto rel = path.lexically_relative(root);
+      if (ec || rel.empty() || *rel.begin() == ".." || rel.is_absolute()) {
+        return Status::InvalidArgument("content path '" + in.path +
+                                       "' is outside the content root");
+      }
+      const auto size = fs::file_size(path, ec);
+      if (ec) return Status::NotFound("content path '" + in.path + "': " + ec.message());
+      if (size > options_.max_content_bytes) {
+        return Status::OutOfRange("content '" + in.path + "' has " + std::to_string(size) +
+                                  " bytes; the limit is " +
+                                  std::to_string(options_.max_content_bytes));
+      }
+      std::FILE* f = std::fopen(path.c_str(), "rb");
+      if (!f) return Status::IOError("cannot read content path '" + in.path + "'");
+      out->data.resize(size);
+      size_t got = size ? std::fread(out->data.data(), 1, size, f) : 0;
+      std::fclose(f);
+      if (got != size) return Status::IOError("short read of content path '" + in.path + "'");
+      if (out->content_type.empty()) out->content_type = ContentTypeOf(in.path);
+    } else {
+      if (in.data.size() > options_.max_content_bytes) {
+        return Status::OutOfRange("content has " + std::to_string(in.data.size()) +
+                                  " bytes; the limit is " +
+                                  std::to_string(options_.max_content_bytes));
+      }
+      if (in.data.empty()) return Status::InvalidArgument("content is empty");
+      out->data = in.data;
+    }
+    if (out->content_type.empty()) {
+      return Status::InvalidArgument("content has no content type");
+    }
+    return Status::OK();
+  }
+
+  static std::string ContentTypeOf(const std::string& path) {
+    std::string ext = fs::path(path).extension().string();
+    for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ext == ".jpg" || ext == ".jpeg") return "image/jpeg";
+    if (ext == ".png") return "image/png";
+    if (ext == ".bmp") return "image/bmp";
+    if (ext == ".gif") return "image/gif";
+    if (ext == ".pnm" || ext == ".ppm" || ext == ".pgm" || ext == ".pbm") {
+      return "image/x-portable-anymap";
+    }
+    if (ext == ".dcm" || ext == ".dicom" || ext.empty()) return "application/dicom";
+    return "";
+  }
+
+  // The input a plugin space embeds for an item: its text for a text plugin, else its first
+  // content of a type the plugin accepts. False when the item has none.
+  static bool PickInput(const Embedder& embedder, const std::string& text,
+                        const std::vector<Content>& contents, reco_input* out) {
+    if (embedder.TakesText()) {
+      *out = reco_input{"text/plain", reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+      return true;
+    }
+    for (const auto& c : contents) {
+      if (embedder.Accepts(c.content_type)) {
+        *out = reco_input{c.content_type.c_str(), reinterpret_cast<const uint8_t*>(c.data.data()),
+                          c.data.size()};
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Adds a plugin's describe() output to attributes, keeping what is already there.
+  static Status MergeDescribed(const std::string& json, Attributes* attributes) {
+    nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return Status::PluginError("describe() did not return a JSON object");
+    for (const auto& [key, value] : j.items()) {
+      if (attributes->count(key)) continue;
+      if (value.is_string()) {
+        (*attributes)[key] = value.get<std::string>();
+      } else if (value.is_boolean()) {
+        (*attributes)[key] = value.get<bool>();
+      } else if (value.is_number()) {
+        (*attributes)[key] = value.get<double>();
+      } else if (value.is_array()) {
+        std::vector<std::string> list;
+        for (const auto& v : value) {
+          if (v.is_string()) list.push_back(v.get<std::string>());
+        }
+        (*attributes)[key] = std::move(list);
+      }
+    }
+    return Status::OK();
+  }
+
+  // What each space embeds, for error messages.
+  static std::string SpaceNeeds(const Collection& c) {
+    std::string out;
+    for (const auto& s : c.spaces) {
+      out += out.empty() ? "" : "; ";
+      out += "space " + Quote(s->config.name) + " ";
+      if (s->config.plugin == "none") {
+        out += "takes vectors";
+      } else if (s->embedder && !s->embedder->TakesText()) {
+        out += "embeds contents of plugin " + Quote(s->config.plugin) + "'s types";
+      } else {
+        out += "embeds the text";
+      }
+    }
+    return out;
+  }
+
   Status ValidateItem(const Collection& c, const ItemInput& in) const {
     if (in.id.empty()) return Status::InvalidArgument("id is empty");
     if (in.id.size() > kMaxIdBytes) {
@@ -650,8 +857,14 @@ class EngineImpl final : public Engine {
                                      " bytes; the limit is " + std::to_string(kMaxIdBytes));
     }
     bool needs_text = false;
-    for (const auto& s : c.spaces) needs_text |= s->config.plugin != "none";
+    for (const auto& s : c.spaces) {
+      needs_text |= s->config.plugin != "none" && (!s->embedder || s->embedder->TakesText());
+    }
     if (needs_text) RECO_RETURN_IF_ERROR(ValidateText(in.text));
+    if (in.contents.size() > 256) {
+      return Status::InvalidArgument("item has " + std::to_string(in.contents.size()) +
+                                     " contents; the limit is 256");
+    }
     for (const auto& [name, values] : in.vectors) {
       const Space* s = name.empty() ? nullptr : c.FindSpace(name);
       if (s == nullptr) {

@@ -25,6 +25,8 @@ struct EngineOptions {
   uint32_t max_batch = 10000;      // most items in one upsert call
   uint32_t embed_batch_size = 32;  // items per plugin embed_batch call
   uint32_t max_dim = 65536;        // largest vector dimension a space may have
+  std::string content_root;        // server-side content paths must lie under it; "" = refused
+  uint64_t max_content_bytes = 64u << 20;  // largest content (image, DICOM) accepted
   bool background = true;  // write index files, train and rebuild indexes in a background thread
   uint32_t snapshot_interval_ms = 30000;  // how often changed indexes are written to disk
 };
@@ -69,13 +71,23 @@ struct CollectionStats {
   uint64_t change_seq = 0;             // writes applied to this collection so far
 };
 
-// An item as the user writes it. Vectors are only for spaces with plugin "none"; spaces
-// with a plugin embed `text`.
+// Non-text content of an item or a query: bytes, or a path on the server's machine.
+struct ContentInput {
+  std::string
+      content_type;  // "image/jpeg", "application/dicom" ...; "" = from the path's extension
+  std::string data;  // the bytes, or
+  std::string path;  // a file under EngineOptions::content_root (no escaping it)
+};
+
+// An item as the user writes it. Vectors are only for spaces with plugin "none"; a space
+// whose plugin takes text embeds `text`, any other plugin space embeds the first content
+// of a type its plugin accepts (an item without one has no vector in that space).
 struct ItemInput {
   std::string id;
   std::string text;
   Attributes attributes;
   std::map<std::string, std::vector<float>> vectors;  // space name -> vector
+  std::vector<ContentInput> contents;
 };
 
 // What is stored for an item, including per-space vector provenance.
@@ -86,7 +98,12 @@ struct ItemView {
     VectorProvenance provenance;
     std::vector<float> values;
   };
-  std::vector<SpaceVector> vectors;  // filled only when asked for
+  std::vector<SpaceVector> vectors;  // provenance always; values only when asked for
+  struct ContentInfo {
+    std::string content_type;
+    uint64_t size = 0;
+  };
+  std::vector<ContentInfo> contents;  // stored non-text contents (types and sizes)
 };
 
 struct Hit {
@@ -103,6 +120,7 @@ struct Query {
   std::optional<std::string> item_id;  // similar items (the item itself is left out)
   std::optional<std::string> text;     // embed with the space's plugin
   std::optional<std::vector<float>> vector;
+  std::optional<ContentInput> content;  // an image, a DICOM file ... embedded by the space
   // Optional attribute filter, e.g. `category = "shoes" and price < 80` (see filter/).
   std::string filter;
   uint32_t ef = 0;      // HNSW candidate list size for this query; 0 = the space's default

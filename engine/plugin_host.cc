@@ -44,22 +44,43 @@ Embedder::~Embedder() {
   if (instance_ != nullptr) library_->table->destroy(instance_);
 }
 
+bool Embedder::Accepts(const std::string& content_type) const {
+  const std::string type = content_type.substr(0, content_type.find(';'));
+  const std::string family = type.substr(0, type.find('/') + 1);
+  for (const auto& t : content_types_) {
+    if (t == type) return true;
+    if (!family.empty() && family != "text/" && t.compare(0, family.size(), family) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Embedder::CanDescribe() const {
+  const reco_plugin_v1* t = library_->table;
+  return RECO_PLUGIN_HAS(t, describe) && t->describe != nullptr;
+}
+
 Status Embedder::EmbedTexts(const std::vector<const std::string*>& texts, size_t batch_size,
                             std::vector<float>* out) {
+  std::vector<reco_input> inputs(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    inputs[i] = reco_input{"text/plain", reinterpret_cast<const uint8_t*>(texts[i]->data()),
+                           texts[i]->size()};
+  }
+  return Embed(inputs, batch_size, out);
+}
+
+Status Embedder::Embed(const std::vector<reco_input>& inputs, size_t batch_size,
+                       std::vector<float>* out) {
   const reco_plugin_v1* t = library_->table;
-  out->assign(texts.size() * dim_, 0.0f);
+  out->assign(inputs.size() * dim_, 0.0f);
   if (batch_size == 0) batch_size = 1;
-  std::vector<reco_input> inputs;
   std::lock_guard<std::mutex> lock(mu_);
-  for (size_t begin = 0; begin < texts.size(); begin += batch_size) {
-    size_t n = std::min(batch_size, texts.size() - begin);
-    inputs.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      const std::string& s = *texts[begin + i];
-      inputs[i] = reco_input{"text/plain", reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-    }
+  for (size_t begin = 0; begin < inputs.size(); begin += batch_size) {
+    size_t n = std::min(batch_size, inputs.size() - begin);
     float* dst = out->data() + begin * dim_;
-    if (t->embed_batch(instance_, inputs.data(), n, dst) != RECO_OK) {
+    if (t->embed_batch(instance_, inputs.data() + begin, n, dst) != RECO_OK) {
       std::string why = OrEmpty(t->last_error(instance_));
       return Status::PluginError("plugin '" + library_->info.name + "' failed on input " +
                                  std::to_string(begin) + ".." + std::to_string(begin + n - 1) +
@@ -73,6 +94,23 @@ Status Embedder::EmbedTexts(const std::vector<const std::string*>& texts, size_t
       }
     }
   }
+  return Status::OK();
+}
+
+Status Embedder::Describe(const reco_input& input, std::string* json) {
+  if (!CanDescribe()) {
+    *json = "{}";
+    return Status::OK();
+  }
+  const reco_plugin_v1* t = library_->table;
+  std::lock_guard<std::mutex> lock(mu_);
+  const char* out = nullptr;
+  if (t->describe(instance_, &input, &out) != RECO_OK || out == nullptr) {
+    return Status::PluginError(
+        "plugin '" + library_->info.name +
+        "' could not describe its input: " + OrEmpty(t->last_error(instance_)));
+  }
+  *json = out;
   return Status::OK();
 }
 
@@ -179,6 +217,15 @@ Status PluginHost::CreateEmbedder(const std::string& name, const std::string& co
     e->provenance_.plugin = lib->info.name;
     e->provenance_.version = lib->info.version;
     e->provenance_.fingerprint = OrEmpty(t->fingerprint(inst));
+    std::string types = lib->info.content_types;
+    for (size_t pos = 0; pos <= types.size();) {
+      size_t comma = std::min(types.find(',', pos), types.size());
+      std::string type = types.substr(pos, comma - pos);
+      type.erase(0, type.find_first_not_of(' '));
+      type.erase(type.find_last_not_of(' ') + 1);
+      if (!type.empty()) e->content_types_.push_back(type);
+      pos = comma + 1;
+    }
     if (e->dim_ == 0) {
       return Status::PluginError("plugin '" + name + "' reports output dimension 0");
     }

@@ -28,11 +28,20 @@ class Embedder {
 
   uint32_t dim() const { return dim_; }
   const VectorProvenance& provenance() const { return provenance_; }
+  // True when the plugin takes this content type: listed exactly, or the plugin lists a type
+  // of the same family ("image/png" for "image/webp": the plugin sniffs the bytes).
+  bool Accepts(const std::string& content_type) const;
+  bool TakesText() const { return Accepts("text/plain"); }
+  bool CanDescribe() const;
 
-  // Embeds texts into out (texts.size() * dim() floats), batch_size at a time. The message
+  // Embeds inputs into out (inputs.size() * dim() floats), batch_size at a time. The message
   // of a failure names the input's position. Serialised per instance (the ABI's rule).
+  Status Embed(const std::vector<reco_input>& inputs, size_t batch_size, std::vector<float>* out);
   Status EmbedTexts(const std::vector<const std::string*>& texts, size_t batch_size,
                     std::vector<float>* out);
+  // The plugin's searchable attributes of one input, as a JSON object (ABI 1.1 describe);
+  // "{}" when the plugin has no describe.
+  Status Describe(const reco_input& input, std::string* json);
 
  private:
   friend class PluginHost;
@@ -42,6 +51,7 @@ class Embedder {
   reco_instance* instance_ = nullptr;
   uint32_t dim_ = 0;
   VectorProvenance provenance_;
+  std::vector<std::string> content_types_;
   std::mutex mu_;
 };
 

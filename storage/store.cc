@@ -22,8 +22,10 @@ namespace {
 //   ids:     be32(coll) external-id          -> fixed64 iid
 //   vectors: be32(coll) be32(space) be64(iid) -> provenance, float32[dim]
 //   changes: be32(coll) be64(seq)            -> varint count, varint iids (index replay log)
+//   contents: be32(coll) be64(iid) u8(n)     -> content type, bytes (blob files)
 constexpr const char* kMetaCf = "meta";
 constexpr const char* kChangesCf = "changes";
+constexpr const char* kContentsCf = "contents";
 constexpr const char* kItemsCf = "items";
 constexpr const char* kIdsCf = "ids";
 constexpr const char* kVectorsCf = "vectors";
@@ -148,6 +150,10 @@ class RocksStore final : public Store {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
+    // Images and DICOM files are large values: keep them in blob files, out of the LSM tree.
+    rocksdb::ColumnFamilyOptions contents_options = cf_options;
+    contents_options.enable_blob_files = true;
+    contents_options.min_blob_size = 1024;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
         {rocksdb::kDefaultColumnFamilyName, cf_options},
         {kMetaCf, cf_options},
@@ -155,6 +161,7 @@ class RocksStore final : public Store {
         {kIdsCf, cf_options},
         {kVectorsCf, cf_options},
         {kChangesCf, cf_options},
+        {kContentsCf, contents_options},
     };
     rocksdb::DB* db = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options, dir, cfs, &handles_, &db);
@@ -165,6 +172,7 @@ class RocksStore final : public Store {
     ids_ = handles_[3];
     vectors_ = handles_[4];
     changes_ = handles_[5];
+    contents_ = handles_[6];
     return Status::OK();
   }
 
@@ -204,7 +212,9 @@ class RocksStore final : public Store {
     rocksdb::WriteBatch batch;
     std::string begin = CollectionPrefix(record.id);
     std::string end = PrefixEnd(begin);
-    for (auto* cf : {items_, ids_, vectors_, changes_}) batch.DeleteRange(cf, begin, end);
+    for (auto* cf : {items_, ids_, vectors_, changes_, contents_}) {
+      batch.DeleteRange(cf, begin, end);
+    }
     batch.Delete(meta_, MetaNameKey(record.name));
     batch.Delete(meta_, MetaNextIdKey(record.id));
     return FromRocks(db_->Write(write_options_, &batch), "dropping collection");
@@ -241,8 +251,13 @@ class RocksStore final : public Store {
     for (const ItemWrite& w : writes) PutVarint64(&change, w.item.internal_id);
     batch.Put(changes_, ChangeKey(c, counters.change_seq), change);
     for (const ItemWrite& w : writes) {
+      if (w.contents.size() > 256) {
+        return Status::InvalidArgument("item '" + w.item.id + "' has more than 256 contents");
+      }
       value.clear();
-      EncodeItem(w.item, &value);
+      Item record = w.item;
+      record.contents = static_cast<uint32_t>(w.contents.size());
+      EncodeItem(record, &value);
       batch.Put(items_, ItemKey(c, w.item.internal_id), value);
       value.clear();
       PutFixed64(&value, w.item.internal_id);
@@ -255,13 +270,24 @@ class RocksStore final : public Store {
       for (uint32_t space : w.clear_spaces) {
         batch.Delete(vectors_, VectorKey(c, space, w.item.internal_id));
       }
+      const std::string item_key = ItemKey(c, w.item.internal_id);
+      for (size_t i = w.contents.size(); i < w.previous_contents && i < 256; ++i) {
+        batch.Delete(contents_, item_key + static_cast<char>(i));
+      }
+      for (size_t i = 0; i < w.contents.size(); ++i) {
+        value.clear();
+        PutLengthPrefixed(&value, w.contents[i].content_type);
+        value.append(w.contents[i].data);
+        batch.Put(contents_, item_key + static_cast<char>(i), value);
+      }
     }
     batch.Put(meta_, MetaNextIdKey(c), EncodeCounters(counters));
     return FromRocks(db_->Write(write_options_, &batch), "writing items");
   }
 
   Status DeleteItem(uint32_t c, const std::string& external_id, uint64_t iid,
-                    const std::vector<uint32_t>& spaces, const Counters& counters) override {
+                    const std::vector<uint32_t>& spaces, uint32_t contents,
+                    const Counters& counters) override {
     rocksdb::WriteBatch batch;
     std::string change;
     PutVarint64(&change, 1);
@@ -269,6 +295,9 @@ class RocksStore final : public Store {
     batch.Put(changes_, ChangeKey(c, counters.change_seq), change);
     batch.Put(meta_, MetaNextIdKey(c), EncodeCounters(counters));
     batch.Delete(items_, ItemKey(c, iid));
+    for (uint32_t i = 0; i < contents && i < 256; ++i) {
+      batch.Delete(contents_, ItemKey(c, iid) + static_cast<char>(i));
+    }
     batch.Delete(ids_, IdKey(c, external_id));
     for (uint32_t space : spaces) batch.Delete(vectors_, VectorKey(c, space, iid));
     return FromRocks(db_->Write(write_options_, &batch), "deleting item");
@@ -312,6 +341,22 @@ class RocksStore final : public Store {
       visit(item);
       return Status::OK();
     });
+  }
+
+  Status GetContents(uint32_t c, uint64_t iid, std::vector<Content>* out) override {
+    out->clear();
+    return Scan(contents_, ItemKey(c, iid), nullptr,
+                [&](const rocksdb::Slice&, const rocksdb::Slice& v) {
+                  const char* p = v.data();
+                  const char* e = p + v.size();
+                  Content content;
+                  if (!GetLengthPrefixed(&p, e, &content.content_type)) {
+                    return Status::Corruption("content record of item #" + std::to_string(iid));
+                  }
+                  content.data.assign(p, e);
+                  out->push_back(std::move(content));
+                  return Status::OK();
+                });
   }
 
   Status ScanChanges(
@@ -430,6 +475,7 @@ class RocksStore final : public Store {
   rocksdb::ColumnFamilyHandle* ids_ = nullptr;
   rocksdb::ColumnFamilyHandle* vectors_ = nullptr;
   rocksdb::ColumnFamilyHandle* changes_ = nullptr;
+  rocksdb::ColumnFamilyHandle* contents_ = nullptr;
   rocksdb::WriteOptions write_options_;
   std::mutex meta_mu_;  // serialises collection create / drop
 };

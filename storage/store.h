@@ -54,6 +54,11 @@ struct ItemWrite {
   Item item;
   std::vector<VectorRecord> vectors;
   std::vector<uint32_t> clear_spaces;
+  // The item's non-text contents (at most 256); they replace whatever the item had (kept so
+  // that a space can be re-embedded after a model change). item.contents is set to their
+  // number by WriteItems.
+  std::vector<Content> contents;
+  uint32_t previous_contents = 0;  // how many the replaced version had (their keys go)
 };
 
 class Store {
@@ -73,11 +78,11 @@ class Store {
   // change record (counters.change_seq -> the internal ids written) for index replay.
   virtual Status WriteItems(uint32_t collection, const std::vector<ItemWrite>& writes,
                             const Counters& counters) = 0;
-  // Removes an item: its record, id-map entry and the vectors of `spaces`, with the counters
-  // and a change record, atomically.
+  // Removes an item: its record, id-map entry, its `contents` contents and the vectors of
+  // `spaces`, with the counters and a change record, atomically.
   virtual Status DeleteItem(uint32_t collection, const std::string& external_id,
                             uint64_t internal_id, const std::vector<uint32_t>& spaces,
-                            const Counters& counters) = 0;
+                            uint32_t contents, const Counters& counters) = 0;
 
   // Visits the change records of a collection with seq > after, in order: the internal ids
   // each batch touched (upserted or deleted).
@@ -98,6 +103,9 @@ class Store {
   virtual Status GetItem(uint32_t collection, uint64_t internal_id, Item* item) = 0;
   virtual Status GetVector(uint32_t collection, uint32_t space, uint64_t internal_id,
                            VectorRecord* out) = 0;
+  // The item's stored contents (empty when it has none).
+  virtual Status GetContents(uint32_t collection, uint64_t internal_id,
+                             std::vector<Content>* out) = 0;
 
   // Visits every item / vector of a collection (space) in internal-id order. The pointer
   // passed to the vector visitor is valid only during the call.

@@ -47,6 +47,14 @@ Status FromProto(const v1::AttributeValue& in, AttrValue* out) {
   return Status::InvalidArgument("attribute has no value");
 }
 
+engine::ContentInput FromProto(const v1::Content& in) {
+  engine::ContentInput out;
+  out.content_type = in.content_type();
+  out.data = in.data();
+  out.path = in.path();
+  return out;
+}
+
 Status FromProto(const v1::Item& in, engine::ItemInput* out) {
   out->id = in.id();
   out->text = in.text();
@@ -57,6 +65,7 @@ Status FromProto(const v1::Item& in, engine::ItemInput* out) {
   for (const auto& [space, vector] : in.vectors()) {
     out->vectors[space].assign(vector.values().begin(), vector.values().end());
   }
+  for (const auto& content : in.contents()) out->contents.push_back(FromProto(content));
   return Status::OK();
 }
 
@@ -110,6 +119,11 @@ void ToProto(const engine::ItemView& in, v1::StoredItem* out) {
     v->mutable_provenance()->set_version(sv.provenance.version);
     v->mutable_provenance()->set_fingerprint(sv.provenance.fingerprint);
     v->mutable_values()->Add(sv.values.begin(), sv.values.end());
+  }
+  for (const auto& c : in.contents) {
+    v1::ContentInfo* info = out->add_contents();
+    info->set_content_type(c.content_type);
+    info->set_size(c.size);
   }
 }
 
@@ -190,6 +204,9 @@ Status Handle(engine::Engine* e, const v1::SearchRequest& req, v1::SearchRespons
       break;
     case v1::SearchRequest::kVector:
       query.vector.emplace(req.vector().values().begin(), req.vector().values().end());
+      break;
+    case v1::SearchRequest::kContent:
+      query.content = FromProto(req.content());
       break;
     case v1::SearchRequest::QUERY_NOT_SET:
       return Status::InvalidArgument("search needs a query: one of item_id, text or vector");

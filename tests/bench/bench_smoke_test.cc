@@ -158,8 +158,8 @@ TEST(BenchSmokeTest, Restart) {
 
 TEST(BenchSmokeTest, Filtered) {
   testing::TempDir dir;
-  BenchRun run =
-      Bench(dir, {"filtered", "--n", "3000", "--dim", "16", "--queries", "10", "--nlist", "16"});
+  BenchRun run = Bench(dir, {"filtered", "--n", "3000", "--dim", "16", "--queries", "10", "--nlist",
+                             "16", "--min-seconds", "0"});
   ExpectMachine(run);
   const auto rows = run.Of("query");
   ASSERT_EQ(rows.size(), 15u);  // 5 filters x 3 spaces

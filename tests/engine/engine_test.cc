@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "engine/engine.h"
@@ -507,6 +508,94 @@ TEST_F(IndexedEngineTest, BackupOpensAsIsAndMissesLaterWrites) {
     EXPECT_EQ(s.vectors, 121u) << s.name;
     EXPECT_GT(s.snapshot_seq, 0u) << s.name << ": the backup's index file was not used";
   }
+}
+
+class ContentEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_.Sub("root/sub"));
+    std::ofstream(dir_.Sub("root/sub/a.png")) << "PNGDATA-123";
+    std::ofstream(dir_.Sub("outside.png")) << "secret";
+    EngineOptions o;
+    o.data_dir = dir_.Sub("data");
+    o.plugin_dir = CONTENT_PLUGIN_DIR;
+    o.background = false;
+    o.content_root = dir_.Sub("root");
+    o.max_content_bytes = 1000;
+    ASSERT_TRUE(Engine::Open(o, &engine_).ok());
+    CollectionConfig c;
+    c.name = "pics";
+    c.spaces = {SpaceConfig{"img", "blob", {}, 0, "l2", "Flat", {}}};
+    ASSERT_TRUE(engine_->CreateCollection(c).ok());
+  }
+
+  static ItemInput Pic(const std::string& id, const std::string& bytes,
+                       const std::string& type = "image/png") {
+    ItemInput in;
+    in.id = id;
+    in.contents.push_back(ContentInput{type, bytes, ""});
+    return in;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(ContentEngineTest, ContentsAreEmbeddedDescribedStoredAndSearchable) {
+  ItemInput described = Pic("a", "AAAA");
+  described.attributes["kind"] = std::string("mine");  // the user's value wins
+  ASSERT_TRUE(engine_->Upsert("pics", {described, Pic("b", "BBBBBBBB", "image/x-test")}).ok());
+  ItemView view;
+  ASSERT_TRUE(engine_->Get("pics", "a", true, &view).ok());
+  ASSERT_EQ(view.contents.size(), 1u);
+  EXPECT_EQ(view.contents[0].content_type, "image/png");
+  EXPECT_EQ(view.contents[0].size, 4u);
+  EXPECT_EQ(std::get<double>(view.item.attributes.at("size")), 4.0);
+  EXPECT_EQ(std::get<std::string>(view.item.attributes.at("kind")), "mine");
+  ASSERT_EQ(view.vectors.size(), 1u);
+  EXPECT_EQ(view.vectors[0].values, (std::vector<float>{4, 'A', 1}));
+
+  // Described attributes are filterable.
+  Query q;
+  q.collection = "pics";
+  q.k = 5;
+  q.content = ContentInput{"image/png", "BBBBBBB", ""};
+  std::vector<Hit> hits;
+  ASSERT_TRUE(engine_->Search(q, &hits).ok());
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].id, "b");
+  q.filter = "kind = \"mine\"";
+  ASSERT_TRUE(engine_->Search(q, &hits).ok());
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].id, "a");
+
+  // A server-side path under the root works; escapes and disabled roots do not.
+  ItemInput by_path;
+  by_path.id = "c";
+  by_path.contents.push_back(ContentInput{"", "", "sub/a.png"});
+  ASSERT_TRUE(engine_->Upsert("pics", {by_path}).ok());
+  ASSERT_TRUE(engine_->Get("pics", "c", true, &view).ok());
+  EXPECT_EQ(view.vectors[0].values[0], 11.0f);
+  by_path.contents[0].path = "../outside.png";
+  Status st = engine_->Upsert("pics", {by_path});
+  EXPECT_NE(st.message().find("outside the content root"), std::string::npos) << st.message();
+  by_path.contents[0].path = dir_.Sub("outside.png");
+  EXPECT_FALSE(engine_->Upsert("pics", {by_path}).ok());
+
+  // Too big, wrong type, failing bytes, nothing to embed: clear errors, nothing written.
+  st = engine_->Upsert("pics", {Pic("big", std::string(2000, 'x'))});
+  EXPECT_EQ(st.code(), Status::Code::kOutOfRange);
+  st = engine_->Upsert("pics", {Pic("d", "data", "application/dicom")});
+  EXPECT_NE(st.message().find("nothing to embed"), std::string::npos) << st.message();
+  st = engine_->Upsert("pics", {Pic("e", "BAD bytes")});
+  EXPECT_EQ(st.code(), Status::Code::kPluginError);
+  EXPECT_TRUE(engine_->Get("pics", "e", false, &view).IsNotFound());
+
+  // Replacing an item replaces its contents; deleting removes them.
+  ASSERT_TRUE(engine_->Upsert("pics", {Pic("a", "ZZ")}).ok());
+  ASSERT_TRUE(engine_->Get("pics", "a", true, &view).ok());
+  EXPECT_EQ(view.contents[0].size, 2u);
+  ASSERT_TRUE(engine_->Delete("pics", "a").ok());
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ TEST(Store, WritesItemsIdsAndVectorsTogether) {
   ASSERT_TRUE(store->ListCollections(&all).ok());
   EXPECT_EQ(all[0].next_item_id, 3u);
 
-  ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, {3, 2}).ok());
+  ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, 0, {3, 2}).ok());
   EXPECT_TRUE(store->LookupId(c.id, "a", &iid).IsNotFound());
   EXPECT_TRUE(store->GetItem(c.id, 1, &item).IsNotFound());
   EXPECT_TRUE(store->GetVector(c.id, 0, 1, &v).IsNotFound());
@@ -149,7 +149,7 @@ TEST(Store, ChangeRecordsReplayTrimAndSurviveReopen) {
     ASSERT_TRUE(
         store->WriteItems(c.id, {MakeWrite("a", 1, {1}), MakeWrite("b", 2, {2})}, {3, 1}).ok());
     ASSERT_TRUE(store->WriteItems(c.id, {MakeWrite("c", 3, {3})}, {4, 2}).ok());
-    ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, {4, 3}).ok());
+    ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, 0, {4, 3}).ok());
   }
   auto store = OpenStore(dir.path());
   std::vector<CollectionRecord> all;
@@ -201,6 +201,38 @@ TEST(Store, SnapshotScansDoNotSeeLaterWritesAndCheckpointsOpen) {
   uint64_t iid;
   EXPECT_TRUE(copy->LookupId(c.id, "b", &iid).ok());
   EXPECT_TRUE(copy->LookupId(c.id, "c", &iid).IsNotFound());
+}
+
+TEST(Store, ContentsAreReplacedAndDeletedWithTheirItem) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  CollectionRecord c{0, "shop", "{}", 0};
+  ASSERT_TRUE(store->CreateCollection(&c).ok());
+  ItemWrite w = MakeWrite("a", 1, {1});
+  std::string big(100000, 'x');
+  w.contents = {{"image/png", big}, {"application/dicom", "DICM"}};
+  ASSERT_TRUE(store->WriteItems(c.id, {w}, {2, 1}).ok());
+  std::vector<Content> got;
+  ASSERT_TRUE(store->GetContents(c.id, 1, &got).ok());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].content_type, "image/png");
+  EXPECT_EQ(got[0].data, big);
+  EXPECT_EQ(got[1].data, "DICM");
+  Item item;
+  ASSERT_TRUE(store->GetItem(c.id, 1, &item).ok());
+  EXPECT_EQ(item.contents, 2u);
+
+  ItemWrite update = MakeWrite("a", 1, {2});
+  update.contents = {{"image/jpeg", "jpeg bytes"}};
+  update.previous_contents = item.contents;
+  ASSERT_TRUE(store->WriteItems(c.id, {update}, {2, 2}).ok());
+  ASSERT_TRUE(store->GetContents(c.id, 1, &got).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].content_type, "image/jpeg");
+
+  ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, 1, {2, 3}).ok());
+  ASSERT_TRUE(store->GetContents(c.id, 1, &got).ok());
+  EXPECT_TRUE(got.empty());
 }
 
 }  // namespace

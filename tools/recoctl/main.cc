@@ -48,7 +48,9 @@ commands:
   collection drop NAME
   import NAME FILE.jsonl [--batch N]
                      one JSON object a line: {"id": "...", "text": "...",
-                     "attributes": {...}, "vectors": {"SPACE": [floats]}}
+                     "attributes": {...}, "vectors": {"SPACE": [floats]},
+                     "image": "PATH", "dicom": "PATH" (files relative to FILE's folder),
+                     "contents": [{"type": T, "file": PATH} | {"type": T, "server_path": P}]}
   upsert NAME --id ID [--text T] [--attr KEY=VALUE ...] [--vector '[...]' [--space S]]
   upsert NAME --json '{...}'     (one object like an import line)
                      --attr values that parse as JSON (9.5, true, ["a","b"], "7") keep
@@ -58,6 +60,7 @@ commands:
   similar NAME ID [-k K] [--space S] [--filter EXPR] [--ef N] [--nprobe N]
   search NAME --text "..." [-k K] [--space S] [--filter EXPR] [--ef N] [--nprobe N]
   search NAME --vector '[...]' [--space S] [-k K] [--filter EXPR] [--ef N] [--nprobe N]
+  search NAME --image PATH | --dicom PATH [--space S] [-k K] [--filter EXPR]
                      (--filter 'category = "shoes" and price < 80': = != < <= > >=, in [...],
                      contains, between A and B, exists, and / or / not, parentheses)
   backup DIR         consistent copy of the server's data in DIR (on the server's machine);
@@ -243,8 +246,57 @@ std::optional<std::string> ToFloats(const json& value, v1::FloatVector* out) {
   return std::nullopt;
 }
 
-// One import line (or upsert --json) -> Item. Returns an error message or nullopt.
-std::optional<std::string> ToItem(const json& object, v1::Item* item) {
+// The content type of a file, from its extension.
+std::string ContentTypeOf(const std::string& path, const std::string& fallback) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".jpg" || ext == ".jpeg") return "image/jpeg";
+  if (ext == ".png") return "image/png";
+  if (ext == ".bmp") return "image/bmp";
+  if (ext == ".gif") return "image/gif";
+  if (ext == ".pnm" || ext == ".ppm" || ext == ".pgm" || ext == ".pbm") {
+    return "image/x-portable-anymap";
+  }
+  if (ext == ".dcm" || ext == ".dicom") return "application/dicom";
+  return fallback;
+}
+
+// Adds a content read from a file on this machine: `name` is relative to base_dir unless
+// absolute. The bytes are read when the item is sent (LoadClientFiles).
+std::optional<std::string> AddClientFile(const std::string& base_dir, const std::string& name,
+                                         const std::string& type, v1::Item* item,
+                                         std::vector<std::string>* files) {
+  std::filesystem::path path(name);
+  if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return "file '" + name + "' does not exist (looked for " + path.string() + ")";
+  }
+  v1::Content* content = item->add_contents();
+  content->set_content_type(type);
+  files->resize(item->contents_size());
+  files->back() = path.string();
+  return std::nullopt;
+}
+
+// Reads the bytes of an item's client-side files into its contents.
+Status LoadClientFiles(const std::vector<std::string>& files, v1::Item* item) {
+  for (size_t i = 0; i < files.size() && i < static_cast<size_t>(item->contents_size()); ++i) {
+    if (files[i].empty()) continue;
+    std::ifstream in(files[i], std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    if (!in) return Status::IOError("cannot read " + files[i]);
+    item->mutable_contents(static_cast<int>(i))->set_data(bytes.str());
+  }
+  return Status::OK();
+}
+
+// One import line (or upsert --json) -> Item. Files named by "image", "dicom" or
+// "contents" are relative to base_dir; their paths go to `files` (one per content, "" for
+// contents that are not client files). Returns an error message or nullopt.
+std::optional<std::string> ToItem(const json& object, v1::Item* item, const std::string& base_dir,
+                                  std::vector<std::string>* files) {
   if (!object.is_object()) return "expected a JSON object";
   for (const auto& [key, value] : object.items()) {
     if (key == "id") {
@@ -269,8 +321,40 @@ std::optional<std::string> ToItem(const json& object, v1::Item* item) {
           return "vector for space '" + space + "': " + *error;
         }
       }
+    } else if (key == "image" || key == "dicom") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        return "'" + key + "' must be a file path";
+      }
+      const std::string name = value.get<std::string>();
+      const std::string fallback = key == "dicom" ? "application/dicom" : "";
+      const std::string type = key == "dicom" ? "application/dicom" : ContentTypeOf(name, fallback);
+      if (type.empty()) return "'image' " + name + ": unknown image type (by its extension)";
+      if (auto error = AddClientFile(base_dir, name, type, item, files)) {
+        return "'" + key + "': " + *error;
+      }
+    } else if (key == "contents") {
+      // [{"type": "image/png", "file": "a.png"} | {"type": ..., "server_path": "..."}]
+      if (!value.is_array()) return "'contents' must be an array";
+      for (const json& c : value) {
+        if (!c.is_object()) return "a content must be an object";
+        const std::string type = c.value("type", "");
+        if (c.contains("file") && c["file"].is_string()) {
+          const std::string name = c["file"].get<std::string>();
+          const std::string t = type.empty() ? ContentTypeOf(name, "") : type;
+          if (t.empty()) return "content '" + name + "': give its \"type\"";
+          if (auto error = AddClientFile(base_dir, name, t, item, files)) return *error;
+        } else if (c.contains("server_path") && c["server_path"].is_string()) {
+          v1::Content* content = item->add_contents();
+          content->set_content_type(type);
+          content->set_path(c["server_path"].get<std::string>());
+          files->resize(item->contents_size());
+        } else {
+          return "a content needs \"file\" (on this machine) or \"server_path\"";
+        }
+      }
     } else {
-      return "unknown field '" + key + "' (an item has id, text, attributes, vectors)";
+      return "unknown field '" + key +
+             "' (an item has id, text, attributes, vectors, image, dicom, contents)";
     }
   }
   if (item->id().empty()) return "missing 'id'";
@@ -323,6 +407,20 @@ json ItemToJson(const v1::StoredItem& stored, bool with_vectors) {
               {"attributes", attributes},
               {"created_ms", stored.created_ms()},
               {"updated_ms", stored.updated_ms()}};
+  if (stored.contents_size() > 0) {
+    json contents = json::array();
+    for (const auto& c : stored.contents()) {
+      contents.push_back({{"content_type", c.content_type()}, {"size", c.size()}});
+    }
+    out["contents"] = contents;
+  }
+  json provenance = json::object();
+  for (const auto& v : stored.vectors()) {
+    provenance[v.space()] = {{"plugin", v.provenance().plugin()},
+                             {"version", v.provenance().version()},
+                             {"fingerprint", v.provenance().fingerprint()}};
+  }
+  out["spaces"] = provenance;
   if (with_vectors) {
     json vectors = json::object();
     for (const auto& v : stored.vectors()) {
@@ -502,11 +600,13 @@ int CollectionCommand(const Context& ctx, const std::vector<std::string>& words)
 // The file position of each item: `lines[i]` is the 1-based line of item i.
 struct ParsedFile {
   std::vector<v1::Item> items;
+  std::vector<std::vector<std::string>> files;  // per item: client files of its contents
   std::vector<size_t> lines;
   size_t last_line = 0;
 };
 
 ParsedFile ReadJsonLines(const std::string& path) {
+  const std::string base_dir = std::filesystem::absolute(path).parent_path().string();
   std::ifstream in(path);
   if (!in) Fail(Status::IOError("cannot open " + path));
   ParsedFile file;
@@ -518,16 +618,18 @@ ParsedFile ReadJsonLines(const std::string& path) {
     const json object = json::parse(line, nullptr, /*allow_exceptions=*/false);
     std::optional<std::string> error;
     v1::Item item;
+    std::vector<std::string> files;
     if (object.is_discarded()) {
       error = "not valid JSON";
     } else {
-      error = ToItem(object, &item);
+      error = ToItem(object, &item, base_dir, &files);
     }
     if (error) {
       Fail(Status::InvalidArgument(path + " line " + std::to_string(number) + ": " + *error +
                                    "; nothing was imported"));
     }
     file.items.push_back(std::move(item));
+    file.files.push_back(std::move(files));
     file.lines.push_back(number);
     file.last_line = number;
   }
@@ -569,7 +671,17 @@ int ImportCommand(const Context& ctx, const std::vector<std::string>& words) {
     const size_t end = std::min(begin + batch, file.items.size());
     v1::UpsertRequest request;
     request.set_collection(collection);
-    for (size_t i = begin; i < end; ++i) *request.add_items() = file.items[i];
+    for (size_t i = begin; i < end; ++i) {
+      v1::Item* item = request.add_items();
+      *item = file.items[i];
+      const Status read = LoadClientFiles(file.files[i], item);
+      if (!read.ok()) {
+        Fail(read.WithContext(
+            path + " line " + std::to_string(file.lines[i]) + ": " +
+            (begin == 0 ? std::string("nothing was imported")
+                        : "lines 1-" + std::to_string(file.lines[begin - 1]) + " were imported")));
+      }
+    }
     const Status status = ctx.client->Upsert(std::move(request));
     if (status.ok()) continue;
 
@@ -631,7 +743,11 @@ int UpsertCommand(const Context& ctx, const std::vector<std::string>& words) {
     }
     const json object = json::parse(*ctx.item_json, nullptr, false);
     if (object.is_discarded()) UsageError("upsert --json: not valid JSON");
-    if (auto error = ToItem(object, &item)) UsageError("upsert --json: " + *error);
+    std::vector<std::string> files;
+    if (auto error = ToItem(object, &item, std::filesystem::current_path().string(), &files)) {
+      UsageError("upsert --json: " + *error);
+    }
+    Check(LoadClientFiles(files, &item));
   } else {
     auto id = args.Value("--id");
     if (!id || id->empty()) UsageError("upsert: --id ID (or --json '{...}') is required");
@@ -776,10 +892,13 @@ int SimilarCommand(const Context& ctx, const std::vector<std::string>& words) {
 }
 
 int SearchCommand(const Context& ctx, const std::vector<std::string>& words) {
-  Args args("search", std::vector<std::string>(words.begin() + 1, words.end()),
-            {"-k", "--space", "--text", "--vector", "--filter", "--ef", "--nprobe"}, {});
-  args.ExpectPositional(
-      "search", 1, "NAME (--text \"...\" | --vector '[...]') [-k K] [--space S] [--filter EXPR]");
+  Args args(
+      "search", std::vector<std::string>(words.begin() + 1, words.end()),
+      {"-k", "--space", "--text", "--vector", "--image", "--dicom", "--filter", "--ef", "--nprobe"},
+      {});
+  args.ExpectPositional("search", 1,
+                        "NAME (--text \"...\" | --vector '[...]' | --image PATH | --dicom PATH) "
+                        "[-k K] [--space S] [--filter EXPR]");
   v1::SearchRequest request;
   request.set_collection(args.positional()[0]);
   request.set_space(args.Value("--space").value_or(""));
@@ -787,11 +906,26 @@ int SearchCommand(const Context& ctx, const std::vector<std::string>& words) {
   SearchKnobs(args, &request);
   const auto text = args.Value("--text");
   const auto vector = args.Value("--vector");
-  if (text.has_value() == vector.has_value()) {
-    UsageError("search: give exactly one of --text \"...\" and --vector '[...]'");
+  const auto image = args.Value("--image");
+  const auto dicom = args.Value("--dicom");
+  if (text.has_value() + vector.has_value() + image.has_value() + dicom.has_value() != 1) {
+    UsageError("search: give exactly one of --text, --vector, --image and --dicom");
   }
   if (text) request.set_text(*text);
   if (vector) *request.mutable_vector() = ParseVectorFlag(*vector);
+  if (image || dicom) {
+    const std::string path = image ? *image : *dicom;
+    const std::string type =
+        dicom ? std::string("application/dicom") : ContentTypeOf(path, "image/jpeg");
+    v1::Item holder;
+    std::vector<std::string> files;
+    if (auto error =
+            AddClientFile(std::filesystem::current_path().string(), path, type, &holder, &files)) {
+      UsageError("search: " + *error);
+    }
+    Check(LoadClientFiles(files, &holder));
+    *request.mutable_content() = holder.contents(0);
+  }
   std::vector<v1::Hit> hits;
   Check(ctx.client->Search(request, &hits));
   PrintHits(ctx, request.collection(), hits);

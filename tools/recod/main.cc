@@ -20,6 +20,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: recod --data DIR --port N [--listen ADDR] [--plugins DIR] [--sync]\n"
     "             [--workers N] [--io-threads N] [--max-frame BYTES]\n"
+    "             [--content-root DIR] [--max-content BYTES] [--embed-batch N]\n"
     "  --data DIR         data directory (created when missing)\n"
     "  --port N           TCP port; 0 picks a free one (printed on the 'listening on' line)\n"
     "  --listen ADDR      address to bind (default 127.0.0.1)\n"
@@ -27,7 +28,11 @@ constexpr const char* kUsage =
     "  --sync             fsync the write-ahead log on every write\n"
     "  --workers N        threads that run engine calls (default 2)\n"
     "  --io-threads N     threads that run sockets (default 1)\n"
-    "  --max-frame BYTES  largest request frame (default 67108864)\n";
+    "  --max-frame BYTES  largest request frame (default 67108864)\n"
+    "  --content-root DIR requests may name content files (images, DICOM) under DIR\n"
+    "                     (default: none; content bytes must travel in the request)\n"
+    "  --max-content BYTES largest image or DICOM content (default 67108864)\n"
+    "  --embed-batch N    inputs per plugin embed call (default 32)\n";
 
 int UsageError(const std::string& message) {
   std::cerr << "recod: " << message << "\n" << kUsage;
@@ -63,6 +68,9 @@ struct Flags {
   unsigned long long workers = 2;
   unsigned long long io_threads = 1;
   unsigned long long max_frame = 64ull << 20;
+  std::string content_root;
+  unsigned long long max_content = 64ull << 20;
+  unsigned long long embed_batch = 32;
 };
 
 // Returns 0, or the exit code for a usage error.
@@ -103,6 +111,17 @@ int ParseFlags(int argc, char** argv, Flags* flags) {
         return UsageError("--max-frame wants 1.." + std::to_string(UINT32_MAX) + " bytes, got '" +
                           value + "'");
       }
+    } else if (arg == "--content-root") {
+      flags->content_root = value;
+    } else if (arg == "--max-content") {
+      if (!ParseUnsigned(value, 1ull << 34, &flags->max_content) || flags->max_content == 0) {
+        return UsageError("--max-content wants 1.." + std::to_string(1ull << 34) + " bytes, got '" +
+                          value + "'");
+      }
+    } else if (arg == "--embed-batch") {
+      if (!ParseUnsigned(value, 4096, &flags->embed_batch) || flags->embed_batch == 0) {
+        return UsageError("--embed-batch wants 1..4096, got '" + value + "'");
+      }
     } else {
       return UsageError("unknown flag: " + arg);
     }
@@ -123,6 +142,9 @@ int main(int argc, char** argv) {
   engine_options.plugin_dir =
       flags.plugin_dir.empty() ? DefaultPluginDir(argv[0]) : flags.plugin_dir;
   engine_options.sync_writes = flags.sync;
+  engine_options.content_root = flags.content_root;
+  engine_options.max_content_bytes = flags.max_content;
+  engine_options.embed_batch_size = static_cast<uint32_t>(flags.embed_batch);
 
   std::unique_ptr<reco::engine::Engine> engine;
   reco::Status status = reco::engine::Engine::Open(engine_options, &engine);

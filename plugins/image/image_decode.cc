@@ -1,0 +1,330 @@
+// Decoding with stb_image (the one translation unit of the plugin that holds its
+// implementation), EXIF orientation and alpha compositing. See image_decode.h.
+#include "image_decode.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+// Only the formats the plugin accepts; no stdio, no HDR/float paths.
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_ONLY_PNM
+#include <stb/stb_image.h>
+
+namespace reco {
+namespace image {
+namespace {
+
+// Feeds stb_image from memory through its callback API, noting when the decoder asks for
+// bytes past the end (stb_image silently substitutes zeros for some formats).
+struct Reader {
+  const uint8_t* data;
+  size_t size;
+  size_t pos = 0;
+  bool overrun = false;
+
+  static int Read(void* user, char* out, int n) {
+    auto* r = static_cast<Reader*>(user);
+    if (n <= 0) return 0;
+    const size_t left = r->size - r->pos;
+    if (left == 0) {
+      r->overrun = true;
+      return 0;
+    }
+    const size_t k = std::min(left, static_cast<size_t>(n));
+    std::memcpy(out, r->data + r->pos, k);
+    r->pos += k;
+    return static_cast<int>(k);
+  }
+  static void Skip(void* user, int n) {
+    auto* r = static_cast<Reader*>(user);
+    if (n < 0) {
+      const size_t back = static_cast<size_t>(-static_cast<long long>(n));
+      r->pos = back > r->pos ? 0 : r->pos - back;
+    } else if (static_cast<size_t>(n) > r->size - r->pos) {
+      r->overrun = true;
+      r->pos = r->size;
+    } else {
+      r->pos += static_cast<size_t>(n);
+    }
+  }
+  static int Eof(void* user) {
+    const auto* r = static_cast<const Reader*>(user);
+    return r->pos >= r->size ? 1 : 0;
+  }
+};
+
+const stbi_io_callbacks kCallbacks = {&Reader::Read, &Reader::Skip, &Reader::Eof};
+
+std::string Reason() {
+  const char* r = stbi_failure_reason();
+  return r != nullptr && r[0] != '\0' ? r : "unknown decoder error";
+}
+
+std::string HexPrefix(const uint8_t* data, size_t size) {
+  std::string s;
+  char buf[4];
+  for (size_t i = 0; i < std::min<size_t>(size, 8); ++i) {
+    std::snprintf(buf, sizeof(buf), "%s%02x", i ? " " : "", data[i]);
+    s += buf;
+  }
+  return s;
+}
+
+uint32_t Get16(const uint8_t* p, bool le) {
+  return le ? p[0] | (p[1] << 8) : (p[0] << 8) | p[1];
+}
+uint32_t Get32(const uint8_t* p, bool le) {
+  return le ? p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t{p[3]} << 24)
+            : (uint32_t{p[0]} << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
+}
+
+// Orientation tag of a TIFF structure (the body of an Exif APP1 segment); 0 if none.
+int TiffOrientation(const uint8_t* t, size_t n) {
+  if (n < 8) return 0;
+  bool le;
+  if (t[0] == 'I' && t[1] == 'I') {
+    le = true;
+  } else if (t[0] == 'M' && t[1] == 'M') {
+    le = false;
+  } else {
+    return 0;
+  }
+  if (Get16(t + 2, le) != 42) return 0;
+  const uint32_t ifd = Get32(t + 4, le);
+  if (ifd < 8 || ifd > n - 2) return 0;
+  const uint32_t count = Get16(t + ifd, le);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t e = size_t{ifd} + 2 + size_t{i} * 12;
+    if (e + 12 > n) break;
+    if (Get16(t + e, le) != 0x0112) continue;
+    const uint32_t type = Get16(t + e + 2, le);
+    const uint32_t values = Get32(t + e + 4, le);
+    uint32_t v = 0;
+    if (type == 3 && values >= 1) {  // SHORT, the type the standard prescribes
+      v = Get16(t + e + 8, le);
+    } else if (type == 4 && values >= 1) {  // LONG, written by a few tools
+      v = Get32(t + e + 8, le);
+    }
+    return v >= 1 && v <= 8 ? static_cast<int>(v) : 0;
+  }
+  return 0;
+}
+
+std::string Dims(int w, int h) { return std::to_string(w) + "x" + std::to_string(h); }
+
+}  // namespace
+
+Format SniffFormat(const uint8_t* d, size_t n) {
+  if (d == nullptr) return Format::kUnknown;
+  if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return Format::kJpeg;
+  if (n >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) return Format::kPng;
+  if (n >= 6 && (std::memcmp(d, "GIF87a", 6) == 0 || std::memcmp(d, "GIF89a", 6) == 0)) {
+    return Format::kGif;
+  }
+  if (n >= 2 && d[0] == 'B' && d[1] == 'M') return Format::kBmp;
+  if (n >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '7' &&
+      (d[2] == ' ' || d[2] == '\t' || d[2] == '\n' || d[2] == '\r' || d[2] == '#')) {
+    return Format::kPnm;
+  }
+  return Format::kUnknown;
+}
+
+const char* FormatName(Format f) {
+  switch (f) {
+    case Format::kJpeg:
+      return "JPEG";
+    case Format::kPng:
+      return "PNG";
+    case Format::kBmp:
+      return "BMP";
+    case Format::kGif:
+      return "GIF";
+    case Format::kPnm:
+      return "PNM";
+    case Format::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+int JpegExifOrientation(const uint8_t* d, size_t n) {
+  if (d == nullptr || n < 4 || d[0] != 0xFF || d[1] != 0xD8) return 1;
+  size_t pos = 2;
+  while (pos + 4 <= n) {
+    if (d[pos] != 0xFF) return 1;
+    const uint8_t marker = d[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // no length field
+      pos += 2;
+      continue;
+    }
+    if (marker == 0xDA || marker == 0xD9) return 1;  // start of scan / end: no more headers
+    const size_t len = (size_t{d[pos + 2]} << 8) | d[pos + 3];
+    if (len < 2 || pos + 2 + len > n) return 1;
+    const uint8_t* seg = d + pos + 4;
+    const size_t seg_len = len - 2;
+    if (marker == 0xE1 && seg_len >= 6 && std::memcmp(seg, "Exif\0\0", 6) == 0) {
+      const int o = TiffOrientation(seg + 6, seg_len - 6);
+      return o == 0 ? 1 : o;
+    }
+    pos += 2 + len;
+  }
+  return 1;
+}
+
+ImageInfo ReadInfo(const uint8_t* data, size_t size) {
+  if (data == nullptr || size == 0) throw std::runtime_error("empty input (0 bytes)");
+  ImageInfo info;
+  info.format = SniffFormat(data, size);
+  if (info.format == Format::kUnknown) {
+    throw std::runtime_error("unrecognised image format (first bytes: " + HexPrefix(data, size) +
+                             "); supported: JPEG, PNG, BMP, GIF, PNM (P5/P6)");
+  }
+  const char* name = FormatName(info.format);
+  if (info.format == Format::kPnm && data[1] != '5' && data[1] != '6') {
+    throw std::runtime_error(std::string("unsupported PNM variant P") + char(data[1]) +
+                             " (only binary greymap P5 and pixmap P6 are supported)");
+  }
+  if (size > static_cast<size_t>(INT_MAX)) {
+    throw std::runtime_error(std::string(name) + " input of " + std::to_string(size) +
+                             " bytes is too large");
+  }
+  Reader reader{data, size};
+  if (!stbi_info_from_callbacks(&kCallbacks, &reader, &info.width, &info.height,
+                                &info.channels)) {
+    throw std::runtime_error(std::string("cannot read the ") + name + " header: " + Reason());
+  }
+  if (info.width <= 0 || info.height <= 0) {
+    throw std::runtime_error(std::string("zero-sized ") + name + " image (" +
+                             Dims(info.width, info.height) + ")");
+  }
+  if (info.format == Format::kJpeg) info.orientation = JpegExifOrientation(data, size);
+  return info;
+}
+
+RgbImage Decode(const uint8_t* data, size_t size, uint64_t max_pixels) {
+  const ImageInfo info = ReadInfo(data, size);
+  const char* name = FormatName(info.format);
+  const uint64_t pixels = uint64_t(info.width) * uint64_t(info.height);
+  if (pixels > max_pixels) {
+    throw std::runtime_error(std::string(name) + " image is " + Dims(info.width, info.height) +
+                             " = " + std::to_string(pixels) +
+                             " pixels, more than max_pixels = " + std::to_string(max_pixels));
+  }
+
+  Reader reader{data, size};
+  int w = 0, h = 0, n = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(
+      stbi_load_from_callbacks(&kCallbacks, &reader, &w, &h, &n, 0), &stbi_image_free);
+  if (!px) throw std::runtime_error(std::string("cannot decode ") + name + ": " + Reason());
+  if (reader.overrun) {
+    throw std::runtime_error(std::string("truncated ") + name + " data: the decoder needed more than the " +
+                             std::to_string(size) + " bytes given");
+  }
+  if (w != info.width || h != info.height || n < 1 || n > 4) {
+    throw std::runtime_error(std::string("inconsistent ") + name + " image: header says " +
+                             Dims(info.width, info.height) + ", decoder gave " + Dims(w, h) +
+                             " with " + std::to_string(n) + " channels");
+  }
+
+  RgbImage img;
+  img.width = w;
+  img.height = h;
+  img.pixels.resize(size_t(w) * size_t(h) * 3);
+  const stbi_uc* src = px.get();
+  uint8_t* dst = img.pixels.data();
+  const size_t count = size_t(w) * size_t(h);
+  // Over white: c * a + 255 * (1 - a) = 255 - (255 - c) * a / 255, rounded.
+  const auto over_white = [](uint32_t c, uint32_t a) -> uint8_t {
+    return static_cast<uint8_t>(255 - ((255 - c) * a + 127) / 255);
+  };
+  switch (n) {
+    case 1:
+      for (size_t i = 0; i < count; ++i) dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] = src[i];
+      break;
+    case 2:
+      for (size_t i = 0; i < count; ++i) {
+        dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] = over_white(src[2 * i], src[2 * i + 1]);
+      }
+      break;
+    case 3:
+      std::memcpy(dst, src, count * 3);
+      break;
+    default:
+      for (size_t i = 0; i < count; ++i) {
+        const uint32_t a = src[4 * i + 3];
+        for (int c = 0; c < 3; ++c) dst[3 * i + c] = over_white(src[4 * i + c], a);
+      }
+      break;
+  }
+  px.reset();
+  if (info.orientation != 1) img = Orient(img, info.orientation);
+  return img;
+}
+
+RgbImage Orient(const RgbImage& in, int o) {
+  if (o < 2 || o > 8) return in;
+  const int W = in.width, H = in.height;
+  RgbImage out;
+  const bool swap = o >= 5;
+  out.width = swap ? H : W;
+  out.height = swap ? W : H;
+  out.pixels.resize(in.pixels.size());
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;
+      switch (o) {
+        case 2:
+          sx = W - 1 - x;
+          break;
+        case 3:
+          sx = W - 1 - x;
+          sy = H - 1 - y;
+          break;
+        case 4:
+          sy = H - 1 - y;
+          break;
+        case 5:
+          sx = y;
+          sy = x;
+          break;
+        case 6:
+          sx = y;
+          sy = H - 1 - x;
+          break;
+        case 7:
+          sx = W - 1 - y;
+          sy = H - 1 - x;
+          break;
+        default:  // 8
+          sx = W - 1 - y;
+          sy = x;
+          break;
+      }
+      const uint8_t* s = &in.pixels[(size_t(sy) * W + sx) * 3];
+      uint8_t* d = &out.pixels[(size_t(y) * out.width + x) * 3];
+      d[0] = s[0];
+      d[1] = s[1];
+      d[2] = s[2];
+    }
+  }
+  return out;
+}
+
+}  // namespace image
+}  // namespace reco
