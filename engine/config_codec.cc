@@ -7,28 +7,33 @@ namespace engine {
 
 using nlohmann::json;
 
-std::string EncodeCollectionConfig(const CollectionConfig& config) {
+std::string EncodeCollectionConfig(const CollectionConfig& config, const StorageLayout& layout) {
   json j;
   j["version"] = 1;
   j["name"] = config.name;
+  j["next_storage"] = layout.next_storage;
   j["spaces"] = json::array();
-  for (const auto& s : config.spaces) {
+  for (size_t i = 0; i < config.spaces.size(); ++i) {
+    const SpaceConfig& s = config.spaces[i];
     j["spaces"].push_back({{"name", s.name},
                            {"plugin", s.plugin},
                            {"options", s.options},
                            {"dim", s.dim},
                            {"metric", s.metric},
                            {"index", s.index},
-                           {"index_options", s.index_options}});
+                           {"index_options", s.index_options},
+                           {"storage", i < layout.storage.size() ? layout.storage[i] : i}});
   }
   return j.dump();
 }
 
-Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config) {
+Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config,
+                              StorageLayout* layout) {
   try {
     json j = json::parse(text);
     config->name = j.at("name").get<std::string>();
     config->spaces.clear();
+    layout->storage.clear();
     for (const auto& s : j.at("spaces")) {
       SpaceConfig sc;
       sc.name = s.at("name").get<std::string>();
@@ -40,8 +45,14 @@ Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config)
       if (s.contains("index_options")) {
         sc.index_options = s.at("index_options").get<std::map<std::string, std::string>>();
       }
+      layout->storage.push_back(s.contains("storage")
+                                    ? s.at("storage").get<uint32_t>()
+                                    : static_cast<uint32_t>(config->spaces.size()));
       config->spaces.push_back(std::move(sc));
     }
+    layout->next_storage = j.contains("next_storage")
+                               ? j.at("next_storage").get<uint32_t>()
+                               : static_cast<uint32_t>(config->spaces.size());
   } catch (const json::exception& e) {
     return Status::Corruption(std::string("collection config does not decode: ") + e.what());
   }

@@ -10,8 +10,16 @@
 namespace reco {
 namespace engine {
 
-std::string EncodeCollectionConfig(const CollectionConfig& config);
-Status DecodeCollectionConfig(const std::string& json, CollectionConfig* config);
+// Where each space's vectors live in storage. A re-embed writes the new vectors under a fresh
+// storage id and switches the space to it when done, so the old ones keep serving meanwhile.
+struct StorageLayout {
+  std::vector<uint32_t> storage;  // per space (default: its position)
+  uint32_t next_storage = 0;      // first id never used (default: the number of spaces)
+};
+
+std::string EncodeCollectionConfig(const CollectionConfig& config, const StorageLayout& layout);
+Status DecodeCollectionConfig(const std::string& json, CollectionConfig* config,
+                              StorageLayout* layout);
 // The plugin options of a space as the JSON object its plugin's create() receives.
 std::string PluginConfigJson(const SpaceConfig& space);
 

@@ -59,17 +59,26 @@ class IdSetFilter final : public index::IdFilter {
 
 struct Space {
   SpaceConfig config;
-  uint32_t number = 0;                 // position in the config: the storage key
-  index::IndexOptions index_options;   // what the index is (re)built with
-  std::unique_ptr<Embedder> embedder;  // null for plugin "none"
-  std::string embedder_error;          // why there is no embedder for a plugin space
+  uint32_t number = 0;                // position in the config: the storage key
+  index::IndexOptions index_options;  // what the index is (re)built with
+  uint32_t storage = 0;               // where its vectors live in storage (see StorageLayout)
+  // Null for plugin "none". Shared so that a request embedding outside the collection lock
+  // keeps the instance alive if a re-embed swaps it meanwhile.
+  std::shared_ptr<Embedder> embedder;
+  std::string embedder_error;  // why there is no embedder for a plugin space
   std::unique_ptr<index::VectorIndex> index;
   std::atomic<uint64_t> snapshot_seq{0};  // change seq of the newest index file (0: none)
+  // Re-embed progress (Engine::Reembed).
+  std::atomic<int> reembed_state{0};  // 0 idle, 1 running, 2 failed, 3 done
+  std::atomic<uint64_t> reembed_done{0};
+  std::atomic<uint64_t> reembed_total{0};
+  std::string reembed_error;  // guarded by the collection lock
 };
 
 struct Collection {
   storage::CollectionRecord record;
   CollectionConfig config;
+  StorageLayout layout;
   std::vector<std::unique_ptr<Space>> spaces;
   // Writers (upsert, delete, index swaps) hold it exclusively; readers share it.
   mutable std::shared_mutex mu;
@@ -128,8 +137,10 @@ class EngineImpl final : public Engine {
       std::lock_guard<std::mutex> lock(bg_mu_);
       stop_ = true;
     }
+    stopping_jobs_ = true;
     bg_cv_.notify_all();
     if (background_.joinable()) background_.join();
+    for (auto& job : jobs_) job.join();
     if (store_) {
       Status st = Flush();
       if (!st.ok()) Warn("writing index files at shutdown: " + st.message());
@@ -154,12 +165,13 @@ class EngineImpl final : public Engine {
     RECO_RETURN_IF_ERROR(store_->ListCollections(&records));
     for (auto& record : records) {
       auto c = std::make_shared<Collection>();
-      RECO_RETURN_IF_ERROR(DecodeCollectionConfig(record.config, &c->config)
+      RECO_RETURN_IF_ERROR(DecodeCollectionConfig(record.config, &c->config, &c->layout)
                                .WithContext("collection " + Quote(record.name)));
       c->record = record;
       c->next_item_id = record.next_item_id;
       c->change_seq = record.change_seq;
       RECO_RETURN_IF_ERROR(BuildSpaces(c.get(), /*creating=*/false));
+      RECO_RETURN_IF_ERROR(DropOrphanVectors(*c));
       RECO_RETURN_IF_ERROR(LoadCollection(c.get()));
       c->last_snapshot_ms = NowMs();
       collections_[record.name] = std::move(c);
@@ -201,7 +213,10 @@ class EngineImpl final : public Engine {
       return Status::AlreadyExists("collection " + Quote(config.name) + " already exists");
     }
     c->record.name = config.name;
-    c->record.config = EncodeCollectionConfig(c->config);
+    for (size_t i = 0; i < c->spaces.size(); ++i)
+      c->layout.storage.push_back(c->spaces[i]->storage);
+    c->layout.next_storage = static_cast<uint32_t>(c->spaces.size());
+    c->record.config = EncodeCollectionConfig(c->config, c->layout);
     RECO_RETURN_IF_ERROR(store_->CreateCollection(&c->record));
     c->next_item_id = c->record.next_item_id;
     c->last_snapshot_ms = NowMs();
@@ -250,8 +265,11 @@ class EngineImpl final : public Engine {
       return Status::OutOfRange("upsert has " + std::to_string(items.size()) +
                                 " items; the limit is " + std::to_string(options_.max_batch));
     }
+    // The embedders this request uses; a re-embed may swap a space's embedder meanwhile.
+    const std::vector<std::shared_ptr<Embedder>> embedders = Embedders(*c);
     for (size_t i = 0; i < items.size(); ++i) {
-      RECO_RETURN_IF_ERROR(ValidateItem(*c, items[i]).WithContext(ItemContext(i, items[i])));
+      RECO_RETURN_IF_ERROR(
+          ValidateItem(*c, embedders, items[i]).WithContext(ItemContext(i, items[i])));
     }
 
     // Resolve server-side paths and check sizes, then embed outside the collection lock: it
@@ -272,7 +290,8 @@ class EngineImpl final : public Engine {
     for (size_t s = 0; s < c->spaces.size(); ++s) {
       Space& space = *c->spaces[s];
       if (space.config.plugin == "none") continue;
-      if (!space.embedder) {
+      Embedder* embedder = embedders[s].get();
+      if (embedder == nullptr) {
         return Status::FailedPrecondition("space " + Quote(space.config.name) +
                                           " cannot embed: " + space.embedder_error);
       }
@@ -281,24 +300,24 @@ class EngineImpl final : public Engine {
       has_vector[s].assign(items.size(), false);
       for (size_t i = 0; i < items.size(); ++i) {
         reco_input input;
-        if (!PickInput(*space.embedder, items[i].text, contents[i], &input)) continue;
+        if (!PickInput(*embedder, items[i].text, contents[i], &input)) continue;
         inputs.push_back(input);
         owners.push_back(i);
         has_vector[s][i] = true;
       }
       std::vector<float> packed;
-      Status st = space.embedder->Embed(inputs, options_.embed_batch_size, &packed);
+      Status st = embedder->Embed(inputs, options_.embed_batch_size, &packed);
       if (!st.ok()) return st.WithContext("space " + Quote(space.config.name));
-      const uint32_t d = space.config.dim;
+      const uint32_t d = embedder->dim();
       vectors[s].assign(items.size() * d, 0.0f);
       for (size_t j = 0; j < owners.size(); ++j) {
         std::copy(packed.begin() + j * d, packed.begin() + (j + 1) * d,
                   vectors[s].begin() + owners[j] * d);
-        if (space.embedder->CanDescribe()) {
+        if (embedder->CanDescribe()) {
           // The plugin's searchable metadata (e.g. a DICOM header) joins the attributes; what
           // the user sent wins.
           std::string json;
-          st = space.embedder->Describe(inputs[j], &json);
+          st = embedder->Describe(inputs[j], &json);
           if (st.ok()) st = MergeDescribed(json, &attributes[owners[j]]);
           if (!st.ok()) {
             return st.WithContext(ItemContext(owners[j], items[owners[j]]) + " space " +
@@ -322,6 +341,12 @@ class EngineImpl final : public Engine {
 
     std::unique_lock<std::shared_mutex> lock(c->mu);
     if (c->dropped) return NotFoundCollection(collection);
+    for (size_t s = 0; s < c->spaces.size(); ++s) {
+      if (c->spaces[s]->embedder != embedders[s]) {
+        return Status::Unavailable("space " + Quote(c->spaces[s]->config.name) +
+                                   " switched to a re-embedded model during this request; retry");
+      }
+    }
     {
       std::vector<const Attributes*> attrs;
       for (const auto& a : attributes) attrs.push_back(&a);
@@ -369,21 +394,21 @@ class EngineImpl final : public Engine {
       for (size_t s = 0; s < c->spaces.size(); ++s) {
         const Space& space = *c->spaces[s];
         storage::VectorRecord v;
-        v.space = space.number;
+        v.space = space.storage;
         if (space.config.plugin == "none") {
           auto it = in.vectors.find(space.config.name);
           if (it == in.vectors.end()) {
-            w.clear_spaces.push_back(space.number);
+            w.clear_spaces.push_back(space.storage);
             continue;
           }
           v.provenance.plugin = "none";
           v.values = it->second;
         } else {
           if (!has_vector[s][i]) {
-            w.clear_spaces.push_back(space.number);
+            w.clear_spaces.push_back(space.storage);
             continue;
           }
-          v.provenance = space.embedder->provenance();
+          v.provenance = embedders[s]->provenance();
           const uint32_t d = space.config.dim;
           v.values.assign(vectors[s].begin() + i * d, vectors[s].begin() + (i + 1) * d);
         }
@@ -407,7 +432,7 @@ class EngineImpl final : public Engine {
       for (const auto& [iid, w] : final_write) {
         bool has = false;
         for (const auto& v : w->vectors) {
-          if (v.space == space.number) {
+          if (v.space == space.storage) {
             add_ids.push_back(iid);
             add_values.insert(add_values.end(), v.values.begin(), v.values.end());
             has = true;
@@ -454,7 +479,7 @@ class EngineImpl final : public Engine {
     }
     for (const auto& space : c->spaces) {
       storage::VectorRecord v;
-      Status st = store_->GetVector(c->record.id, space->number, iid, &v);
+      Status st = store_->GetVector(c->record.id, space->storage, iid, &v);
       if (st.IsNotFound()) continue;
       RECO_RETURN_IF_ERROR(st);
       ItemView::SpaceVector sv;
@@ -476,7 +501,7 @@ class EngineImpl final : public Engine {
     Item old;
     RECO_RETURN_IF_ERROR(store_->GetItem(c->record.id, iid, &old));
     std::vector<uint32_t> spaces;
-    for (const auto& s : c->spaces) spaces.push_back(s->number);
+    for (const auto& s : c->spaces) spaces.push_back(s->storage);
     storage::Counters counters{c->next_item_id, c->change_seq + 1};
     RECO_RETURN_IF_ERROR(store_->DeleteItem(c->record.id, id, iid, spaces, old.contents, counters));
     c->change_seq = counters.change_seq;
@@ -517,10 +542,16 @@ class EngineImpl final : public Engine {
     }
     std::shared_ptr<const filter::Expr> expr;
     if (!q.filter.empty()) RECO_RETURN_IF_ERROR(filter::Parse(q.filter, &expr));
-    const uint32_t dim = space->config.dim;
+    std::shared_ptr<Embedder> embedder;
+    uint32_t dim;
+    {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      embedder = space->embedder;
+      dim = space->config.dim;
+    }
     std::vector<float> query;
     if (q.text) {
-      if (!space->embedder) {
+      if (!embedder) {
         return Status::InvalidArgument(
             "space " + Quote(space->config.name) +
             (space->config.plugin == "none"
@@ -529,30 +560,34 @@ class EngineImpl final : public Engine {
       }
       RECO_RETURN_IF_ERROR(ValidateText(*q.text).WithContext("query text"));
       std::vector<const std::string*> texts{&*q.text};
-      RECO_RETURN_IF_ERROR(space->embedder->EmbedTexts(texts, 1, &query));
+      RECO_RETURN_IF_ERROR(embedder->EmbedTexts(texts, 1, &query));
     } else if (q.vector) {
       RECO_RETURN_IF_ERROR(
           CheckVector(*q.vector, dim, space->config.name).WithContext("query vector"));
       query = *q.vector;
     } else if (q.content) {
-      if (!space->embedder) {
+      if (!embedder) {
         return Status::InvalidArgument("space " + Quote(space->config.name) +
                                        " cannot embed content (plugin " +
                                        Quote(space->config.plugin) + ")");
       }
       Content content;
       RECO_RETURN_IF_ERROR(ResolveContent(*q.content, &content).WithContext("query content"));
-      if (!space->embedder->Accepts(content.content_type)) {
+      if (!embedder->Accepts(content.content_type)) {
         return Status::InvalidArgument("space " + Quote(space->config.name) + "'s plugin " +
                                        Quote(space->config.plugin) + " does not take " +
                                        content.content_type);
       }
       reco_input input{content.content_type.c_str(),
                        reinterpret_cast<const uint8_t*>(content.data.data()), content.data.size()};
-      RECO_RETURN_IF_ERROR(space->embedder->Embed({input}, 1, &query));
+      RECO_RETURN_IF_ERROR(embedder->Embed({input}, 1, &query));
     }
 
     std::shared_lock<std::shared_mutex> lock(c->mu);
+    if ((q.text || q.content) && space->embedder != embedder) {
+      return Status::Unavailable("space " + Quote(space->config.name) +
+                                 " switched to a re-embedded model during this query; retry");
+    }
     filter::IdSet matching;
     std::unique_ptr<IdSetFilter> id_filter;
     if (expr) {
@@ -565,7 +600,7 @@ class EngineImpl final : public Engine {
     if (q.item_id) {
       RECO_RETURN_IF_ERROR(LookupItem(*c, *q.item_id, &self));
       storage::VectorRecord v;
-      Status st = store_->GetVector(c->record.id, space->number, self, &v);
+      Status st = store_->GetVector(c->record.id, space->storage, self, &v);
       if (st.IsNotFound()) {
         return Status::NotFound("item " + Quote(*q.item_id) + " has no vector in space " +
                                 Quote(space->config.name));
@@ -614,6 +649,22 @@ class EngineImpl final : public Engine {
       ss.tombstones = is.tombstones;
       ss.memory_bytes = is.memory_bytes;
       ss.snapshot_seq = s->snapshot_seq.load();
+      switch (s->reembed_state.load()) {
+        case 1:
+          ss.reembed_state = "running";
+          break;
+        case 2:
+          ss.reembed_state = "failed: " + s->reembed_error;
+          break;
+        case 3:
+          ss.reembed_state = "done";
+          break;
+        default:
+          break;
+      }
+      ss.reembed_done = s->reembed_done.load();
+      ss.reembed_total = s->reembed_total.load();
+      if (s->embedder) ss.fingerprint = s->embedder->provenance().fingerprint;
       out->spaces.push_back(std::move(ss));
     }
     return Status::OK();
@@ -695,6 +746,206 @@ class EngineImpl final : public Engine {
     std::vector<std::shared_ptr<Collection>> out;
     for (const auto& [name, c] : collections_) out.push_back(c);
     return out;
+  }
+
+  std::vector<std::shared_ptr<Embedder>> Embedders(const Collection& c) {
+    std::shared_lock<std::shared_mutex> lock(c.mu);
+    std::vector<std::shared_ptr<Embedder>> out;
+    for (const auto& s : c.spaces) out.push_back(s->embedder);
+    return out;
+  }
+
+  // Vectors of storage ids no space uses: what a re-embed cut short by a crash left behind.
+  Status DropOrphanVectors(const Collection& c) {
+    for (uint32_t id = 0; id < c.layout.next_storage; ++id) {
+      bool used = false;
+      for (const auto& s : c.spaces) used |= s->storage == id;
+      if (!used) RECO_RETURN_IF_ERROR(store_->DropSpaceVectors(c.record.id, id));
+    }
+    return Status::OK();
+  }
+
+  Status Reembed(const std::string& collection, const std::string& space_name,
+                 const std::map<std::string, std::string>& options) override {
+    std::shared_ptr<Collection> c;
+    RECO_RETURN_IF_ERROR(Find(collection, &c));
+    Space* space = nullptr;
+    for (auto& s : c->spaces) {
+      if (s->config.name == space_name) space = s.get();
+    }
+    if (space == nullptr) {
+      return Status::NotFound("space " + Quote(space_name) + " does not exist in collection " +
+                              Quote(collection) + " (spaces: " + c->SpaceNames() + ")");
+    }
+    if (space->config.plugin == "none") {
+      return Status::InvalidArgument(
+          "space " + Quote(space_name) +
+          " takes vectors (plugin 'none'); there is nothing to re-embed");
+    }
+    int idle = 0;
+    if (!space->reembed_state.compare_exchange_strong(idle, 1)) {
+      int state = space->reembed_state.load();
+      if (state == 1) {
+        return Status::FailedPrecondition("space " + Quote(space_name) +
+                                          " is being re-embedded already");
+      }
+      space->reembed_state = 1;  // a finished or failed job may be followed by another
+    }
+    auto fail = [&](const Status& st) {
+      space->reembed_state = 0;
+      return st;
+    };
+    SpaceConfig next = space->config;
+    for (const auto& [key, value] : options) {
+      if (value.empty()) {
+        next.options.erase(key);
+      } else {
+        next.options[key] = value;
+      }
+    }
+    std::unique_ptr<Embedder> made;
+    Status st = plugins_.CreateEmbedder(next.plugin, PluginConfigJson(next), &made);
+    if (!st.ok()) return fail(st.WithContext("space " + Quote(space_name)));
+    std::shared_ptr<Embedder> embedder = std::move(made);
+    next.dim = embedder->dim();
+    index::IndexOptions io = space->index_options;
+    io.dim = next.dim;
+    io.train_inline = true;
+    std::unique_ptr<index::VectorIndex> fresh;
+    st = index::VectorIndex::Create(io, &fresh);
+    if (!st.ok()) return fail(st);
+    uint32_t storage;
+    {
+      // Reserve a storage id and record it, so a crash mid-way leaves only orphans that the
+      // next start drops.
+      std::unique_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) return fail(NotFoundCollection(collection));
+      storage = c->layout.next_storage++;
+      c->record.config = EncodeCollectionConfig(c->config, c->layout);
+      st = store_->UpdateCollectionConfig(c->record);
+      if (!st.ok()) return fail(st);
+      space->reembed_done = 0;
+      space->reembed_total = c->external_ids.size();
+    }
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    jobs_.emplace_back([this, c, space, next, embedder, io, fresh = fresh.release(), storage] {
+      std::unique_ptr<index::VectorIndex> index(fresh);
+      Status st = RunReembed(c.get(), space, next, embedder, io, std::move(index), storage);
+      std::unique_lock<std::shared_mutex> lock(c->mu);
+      if (st.ok()) {
+        space->reembed_state = 3;
+      } else {
+        space->reembed_error = st.message();
+        space->reembed_state = 2;
+        Warn("re-embedding space " + Quote(space->config.name) + " of " + Quote(c->config.name) +
+             " failed: " + st.message());
+      }
+    });
+    return Status::OK();
+  }
+
+  // Embeds the items `iids` (current stored text and contents) with `embedder` into storage
+  // space `storage` and `index`; items gone or without input lose their vector there.
+  Status EmbedInto(const Collection& c, const std::vector<uint64_t>& iids, Embedder* embedder,
+                   uint32_t storage, index::VectorIndex* index) {
+    std::vector<Item> items(iids.size());
+    std::vector<std::vector<Content>> contents(iids.size());
+    std::vector<reco_input> inputs;
+    std::vector<uint64_t> owners, removes;
+    for (size_t i = 0; i < iids.size(); ++i) {
+      Status st = store_->GetItem(c.record.id, iids[i], &items[i]);
+      if (st.IsNotFound()) {
+        removes.push_back(iids[i]);
+        continue;
+      }
+      RECO_RETURN_IF_ERROR(st);
+      if (items[i].contents > 0) {
+        RECO_RETURN_IF_ERROR(store_->GetContents(c.record.id, iids[i], &contents[i]));
+      }
+      reco_input input;
+      if (!PickInput(*embedder, items[i].text, contents[i], &input)) {
+        removes.push_back(iids[i]);
+        continue;
+      }
+      inputs.push_back(input);
+      owners.push_back(iids[i]);
+    }
+    std::vector<float> packed;
+    RECO_RETURN_IF_ERROR(embedder->Embed(inputs, options_.embed_batch_size, &packed));
+    const uint32_t d = embedder->dim();
+    std::vector<std::pair<uint64_t, storage::VectorRecord>> puts;
+    for (size_t j = 0; j < owners.size(); ++j) {
+      storage::VectorRecord v;
+      v.space = storage;
+      v.provenance = embedder->provenance();
+      v.values.assign(packed.begin() + j * d, packed.begin() + (j + 1) * d);
+      puts.emplace_back(owners[j], std::move(v));
+    }
+    RECO_RETURN_IF_ERROR(store_->WriteVectors(c.record.id, storage, puts, removes));
+    RECO_RETURN_IF_ERROR(index->Remove(removes.data(), removes.size()));
+    return index->Add(owners.data(), packed.data(), owners.size());
+  }
+
+  Status RunReembed(Collection* c, Space* space, const SpaceConfig& next,
+                    const std::shared_ptr<Embedder>& embedder, const index::IndexOptions& io,
+                    std::unique_ptr<index::VectorIndex> fresh, uint32_t storage) {
+    uint64_t seq0;
+    std::vector<uint64_t> all;
+    {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) return Status::OK();
+      seq0 = c->change_seq;
+      for (const auto& [iid, id] : c->external_ids) all.push_back(iid);
+    }
+    std::sort(all.begin(), all.end());
+    space->reembed_total = all.size();
+    // The bulk pass, without the collection lock: queries and writes go on against the old
+    // vectors; writes made meanwhile are caught up from the change log below.
+    const size_t chunk = std::max<size_t>(options_.embed_batch_size, 64);
+    for (size_t begin = 0; begin < all.size(); begin += chunk) {
+      if (stopping_jobs_) return Status::Unavailable("interrupted by shutdown");
+      std::vector<uint64_t> part(all.begin() + begin,
+                                 all.begin() + std::min(all.size(), begin + chunk));
+      RECO_RETURN_IF_ERROR(EmbedInto(*c, part, embedder.get(), storage, fresh.get()));
+      space->reembed_done = begin + part.size();
+    }
+    // Catch up and swap, serialised with index snapshots and rebuilds.
+    std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+    std::unique_lock<std::shared_mutex> lock(c->mu);
+    if (c->dropped) return Status::OK();
+    std::unordered_set<uint64_t> touched;
+    RECO_RETURN_IF_ERROR(
+        store_->ScanChanges(c->record.id, seq0, [&](uint64_t, const std::vector<uint64_t>& ids) {
+          touched.insert(ids.begin(), ids.end());
+        }));
+    RECO_RETURN_IF_ERROR(EmbedInto(*c, std::vector<uint64_t>(touched.begin(), touched.end()),
+                                   embedder.get(), storage, fresh.get()));
+    const uint32_t old_storage = space->storage;
+    const size_t position = space->number;
+    // Old index files describe the old vectors: remove them before the switch is recorded.
+    RemoveIndexFiles(c->record.id, space->number, 0);
+    space->snapshot_seq = 0;
+    CollectionConfig config = c->config;
+    config.spaces[position] = next;
+    StorageLayout layout = c->layout;
+    layout.storage[position] = storage;
+    storage::CollectionRecord record = c->record;
+    record.config = EncodeCollectionConfig(config, layout);
+    RECO_RETURN_IF_ERROR(store_->UpdateCollectionConfig(record));
+    c->record = record;
+    c->config = config;
+    c->layout = layout;
+    space->config = next;
+    space->storage = storage;
+    space->embedder = embedder;
+    space->embedder_error.clear();
+    space->index_options = io;
+    space->index_options.train_inline = false;
+    space->index = std::move(fresh);
+    space->reembed_done = space->reembed_total.load();
+    Status st = store_->DropSpaceVectors(c->record.id, old_storage);
+    if (!st.ok()) Warn("dropping old vectors after a re-embed: " + st.message());
+    return Status::OK();
   }
 
   Status LookupItem(const Collection& c, const std::string& id, uint64_t* iid) {
@@ -850,15 +1101,17 @@ class EngineImpl final : public Engine {
     return out;
   }
 
-  Status ValidateItem(const Collection& c, const ItemInput& in) const {
+  Status ValidateItem(const Collection& c, const std::vector<std::shared_ptr<Embedder>>& embedders,
+                      const ItemInput& in) const {
     if (in.id.empty()) return Status::InvalidArgument("id is empty");
     if (in.id.size() > kMaxIdBytes) {
       return Status::InvalidArgument("id has " + std::to_string(in.id.size()) +
                                      " bytes; the limit is " + std::to_string(kMaxIdBytes));
     }
     bool needs_text = false;
-    for (const auto& s : c.spaces) {
-      needs_text |= s->config.plugin != "none" && (!s->embedder || s->embedder->TakesText());
+    for (size_t i = 0; i < c.spaces.size(); ++i) {
+      needs_text |=
+          c.spaces[i]->config.plugin != "none" && (!embedders[i] || embedders[i]->TakesText());
     }
     if (needs_text) RECO_RETURN_IF_ERROR(ValidateText(in.text));
     if (in.contents.size() > 256) {
@@ -888,6 +1141,7 @@ class EngineImpl final : public Engine {
       auto space = std::make_unique<Space>();
       space->config = c->config.spaces[i];
       space->number = static_cast<uint32_t>(i);
+      space->storage = i < c->layout.storage.size() ? c->layout.storage[i] : space->number;
       SpaceConfig& sc = space->config;
       const std::string ctx = "space " + Quote(sc.name);
       index::Metric metric;
@@ -900,7 +1154,20 @@ class EngineImpl final : public Engine {
                                          std::to_string(options_.max_dim));
         }
       } else {
-        Status st = plugins_.CreateEmbedder(sc.plugin, PluginConfigJson(sc), &space->embedder);
+        std::unique_ptr<Embedder> made;
+        Status st = plugins_.CreateEmbedder(sc.plugin, PluginConfigJson(sc), &made);
+        if (st.ok() && sc.dim != 0 && made->dim() != sc.dim && !sc.options.count("dim")) {
+          // A plugin whose output size is an option ("dim") gets the space's dim.
+          SpaceConfig sized = sc;
+          sized.options["dim"] = std::to_string(sc.dim);
+          std::unique_ptr<Embedder> resized;
+          if (plugins_.CreateEmbedder(sc.plugin, PluginConfigJson(sized), &resized).ok() &&
+              resized->dim() == sc.dim) {
+            made = std::move(resized);
+            sc.options = sized.options;
+          }
+        }
+        space->embedder = std::move(made);
         if (st.ok() && sc.dim != 0 && sc.dim != space->embedder->dim()) {
           st = Status::InvalidArgument("dim " + std::to_string(sc.dim) + " does not match plugin " +
                                        Quote(sc.plugin) + "'s output dim " +
@@ -941,7 +1208,7 @@ class EngineImpl final : public Engine {
       values.clear();
     };
     Status st = store_->ScanVectors(
-        c.record.id, space.number,
+        c.record.id, space.storage,
         [&](uint64_t iid, const float* v, size_t d) {
           if (d != dim) {
             if (add_status.ok()) {
@@ -971,7 +1238,7 @@ class EngineImpl final : public Engine {
         }));
     for (uint64_t iid : touched) {
       storage::VectorRecord v;
-      Status st = store_->GetVector(c.record.id, space.number, iid, &v);
+      Status st = store_->GetVector(c.record.id, space.storage, iid, &v);
       if (st.IsNotFound()) {
         RECO_RETURN_IF_ERROR(index->Remove(&iid, 1));
       } else {
@@ -1113,6 +1380,8 @@ class EngineImpl final : public Engine {
       seq0 = c->change_seq;
       snapshot = store_->GetSnapshot();
     }
+    // (Re-embeds swap spaces while holding maintenance_mu_, as this does: the space cannot
+    // change storage under a rebuild.)
     index::IndexOptions io = space->index_options;
     io.train_inline = true;
     std::unique_ptr<index::VectorIndex> fresh;
@@ -1168,7 +1437,10 @@ class EngineImpl final : public Engine {
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;
   bool stop_ = false;
+  std::atomic<bool> stopping_jobs_{false};
   std::thread background_;
+  std::mutex jobs_mu_;
+  std::vector<std::thread> jobs_;  // re-embeds
 };
 
 }  // namespace

@@ -60,6 +60,10 @@ struct SpaceStats {
   uint64_t tombstones = 0;    // removed vectors still in an HNSW graph
   uint64_t memory_bytes = 0;  // index memory, approximately
   uint64_t snapshot_seq = 0;  // change sequence of the last index file written (0: none)
+  std::string reembed_state;  // "", "running", "failed: ...", "done"
+  uint64_t reembed_done = 0;  // items re-embedded so far by the running job
+  uint64_t reembed_total = 0;
+  std::string fingerprint;  // the model the space embeds with now
 };
 
 struct CollectionStats {
@@ -164,6 +168,13 @@ class Engine {
   virtual Status Backup(const std::string& dir) = 0;
   // Writes every index file now (also done in the background and at shutdown).
   virtual Status Flush() = 0;
+
+  // Re-embeds every item of a plugin space in the background — after a model change, or with
+  // new plugin options (merged into the space's; an empty value removes one) — while queries
+  // keep answering from the old vectors; then swaps in the new vectors and index at once.
+  // Progress is in Stats (reembed_*). FailedPrecondition while one is running.
+  virtual Status Reembed(const std::string& collection, const std::string& space,
+                         const std::map<std::string, std::string>& options) = 0;
   virtual std::vector<PluginInfo> Plugins() const = 0;
   // Libraries in plugin_dir that were refused, with the reason.
   virtual std::vector<std::pair<std::string, std::string>> RefusedPlugins() const = 0;

@@ -343,6 +343,26 @@ class RocksStore final : public Store {
     });
   }
 
+  Status WriteVectors(uint32_t c, uint32_t space,
+                      const std::vector<std::pair<uint64_t, VectorRecord>>& puts,
+                      const std::vector<uint64_t>& removes) override {
+    rocksdb::WriteBatch batch;
+    std::string value;
+    for (const auto& [iid, v] : puts) {
+      value.clear();
+      EncodeVector(v, &value);
+      batch.Put(vectors_, VectorKey(c, space, iid), value);
+    }
+    for (uint64_t iid : removes) batch.Delete(vectors_, VectorKey(c, space, iid));
+    return FromRocks(db_->Write(write_options_, &batch), "writing vectors");
+  }
+
+  Status DropSpaceVectors(uint32_t c, uint32_t space) override {
+    const std::string begin = SpacePrefix(c, space);
+    return FromRocks(db_->DeleteRange(write_options_, vectors_, begin, PrefixEnd(begin)),
+                     "dropping space vectors");
+  }
+
   Status GetContents(uint32_t c, uint64_t iid, std::vector<Content>* out) override {
     out->clear();
     return Scan(contents_, ItemKey(c, iid), nullptr,

@@ -84,6 +84,14 @@ class Store {
                             uint64_t internal_id, const std::vector<uint32_t>& spaces,
                             uint32_t contents, const Counters& counters) = 0;
 
+  // Writes and removes vectors of one storage space outside item batches (a re-embed filling
+  // a new space); no change record.
+  virtual Status WriteVectors(uint32_t collection, uint32_t space,
+                              const std::vector<std::pair<uint64_t, VectorRecord>>& puts,
+                              const std::vector<uint64_t>& removes) = 0;
+  // Removes every vector of one storage space of a collection.
+  virtual Status DropSpaceVectors(uint32_t collection, uint32_t space) = 0;
+
   // Visits the change records of a collection with seq > after, in order: the internal ids
   // each batch touched (upserted or deleted).
   virtual Status ScanChanges(

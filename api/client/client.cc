@@ -318,6 +318,19 @@ Status Client::Backup(const std::string& dir) {
   return Status::OK();
 }
 
+Status Client::Reembed(const std::string& collection, const std::string& space,
+                       const std::map<std::string, std::string>& options) {
+  v1::Request req;
+  v1::ReembedRequest* r = req.mutable_reembed();
+  r->set_collection(collection);
+  r->set_space(space);
+  r->mutable_options()->insert(options.begin(), options.end());
+  v1::Response resp;
+  RECO_RETURN_IF_ERROR(Call(req, &resp));
+  if (!resp.has_reembed()) return WrongBody("reembed");
+  return Status::OK();
+}
+
 Status Client::ListPlugins(v1::ListPluginsResponse* plugins) {
   v1::Request req;
   req.mutable_list_plugins();

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,9 @@ class Client {
   Status ListPlugins(v1::ListPluginsResponse* plugins);
   // A consistent copy of the server's data in `dir` (a path on the server's machine).
   Status Backup(const std::string& dir);
+  // Starts re-embedding a plugin space in the background (see ReembedRequest).
+  Status Reembed(const std::string& collection, const std::string& space,
+                 const std::map<std::string, std::string>& options = {});
 
  private:
   class Impl;

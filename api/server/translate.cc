@@ -239,6 +239,10 @@ Status Handle(engine::Engine* e, const v1::StatsRequest& req, v1::StatsResponse*
     out->set_tombstones(s.tombstones);
     out->set_memory_bytes(s.memory_bytes);
     out->set_snapshot_seq(s.snapshot_seq);
+    out->set_reembed_state(s.reembed_state);
+    out->set_reembed_done(s.reembed_done);
+    out->set_reembed_total(s.reembed_total);
+    out->set_fingerprint(s.fingerprint);
   }
   resp->set_attribute_index_bytes(stats.attribute_index_bytes);
   resp->set_disk_bytes(stats.disk_bytes);
@@ -248,6 +252,11 @@ Status Handle(engine::Engine* e, const v1::StatsRequest& req, v1::StatsResponse*
 
 Status Handle(engine::Engine* e, const v1::BackupRequest& req, v1::BackupResponse*) {
   return e->Backup(req.dir());
+}
+
+Status Handle(engine::Engine* e, const v1::ReembedRequest& req, v1::ReembedResponse*) {
+  return e->Reembed(req.collection(), req.space(),
+                    std::map<std::string, std::string>(req.options().begin(), req.options().end()));
 }
 
 Status Handle(engine::Engine* e, const v1::ListPluginsRequest&, v1::ListPluginsResponse* resp) {
@@ -301,6 +310,8 @@ Status Dispatch(engine::Engine* e, const v1::Request& req, v1::Response* resp) {
       return Handle(e, req.ping(), resp->mutable_ping());
     case R::kBackup:
       return Handle(e, req.backup(), resp->mutable_backup());
+    case R::kReembed:
+      return Handle(e, req.reembed(), resp->mutable_reembed());
     case R::BODY_NOT_SET:
       break;
   }

@@ -9,7 +9,7 @@
 #include <memory>
 #include <stdexcept>
 
-// Only the formats the plugin accepts; no stdio, no HDR/float paths.
+// Only the formats the plugin decodes with stb_image; no stdio, no HDR/float paths.
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
 #define STBI_NO_STDIO
@@ -19,7 +19,6 @@
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
-#define STBI_ONLY_PNM
 #include <stb/stb_image.h>
 
 namespace reco {
@@ -72,6 +71,18 @@ std::string Reason() {
   return r != nullptr && r[0] != '\0' ? r : "unknown decoder error";
 }
 
+// The reason a decoder of format f gave, or "" when there is none of its own: stb_image probes
+// the formats in turn, and some decoders fail without setting a reason, which leaves the one
+// of another format's probe.
+std::string DecoderReason(Format f) {
+  const std::string r = Reason();
+  if ((r == "bad png sig" && f != Format::kPng) || (r == "no SOI" && f != Format::kJpeg) ||
+      r == "unknown image type" || r == "unknown decoder error") {
+    return std::string();
+  }
+  return r;
+}
+
 std::string HexPrefix(const uint8_t* data, size_t size) {
   std::string s;
   char buf[4];
@@ -82,9 +93,7 @@ std::string HexPrefix(const uint8_t* data, size_t size) {
   return s;
 }
 
-uint32_t Get16(const uint8_t* p, bool le) {
-  return le ? p[0] | (p[1] << 8) : (p[0] << 8) | p[1];
-}
+uint32_t Get16(const uint8_t* p, bool le) { return le ? p[0] | (p[1] << 8) : (p[0] << 8) | p[1]; }
 uint32_t Get32(const uint8_t* p, bool le) {
   return le ? p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t{p[3]} << 24)
             : (uint32_t{p[0]} << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
@@ -123,6 +132,70 @@ int TiffOrientation(const uint8_t* t, size_t n) {
 }
 
 std::string Dims(int w, int h) { return std::to_string(w) + "x" + std::to_string(h); }
+
+bool IsPnmSpace(uint8_t c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+// Reads the header of a binary PNM (P5/P6): magic, width, height, maxval, separated by
+// whitespace and '#' comments, then one whitespace byte before the samples.
+void ReadPnmHeader(const uint8_t* d, size_t n, ImageInfo* info) {
+  size_t pos = 2;
+  long long values[3];
+  for (long long& v : values) {
+    while (pos < n && (IsPnmSpace(d[pos]) || d[pos] == '#')) {
+      if (d[pos] == '#') {
+        while (pos < n && d[pos] != '\n' && d[pos] != '\r') ++pos;
+      } else {
+        ++pos;
+      }
+    }
+    if (pos >= n) throw std::runtime_error("truncated PNM header");
+    if (d[pos] < '0' || d[pos] > '9') {
+      throw std::runtime_error("bad PNM header: expected a number at byte " + std::to_string(pos));
+    }
+    v = 0;
+    while (pos < n && d[pos] >= '0' && d[pos] <= '9') {
+      v = v * 10 + (d[pos++] - '0');
+      if (v > INT_MAX) throw std::runtime_error("bad PNM header: number too large");
+    }
+  }
+  if (pos >= n) throw std::runtime_error("truncated PNM header");
+  if (!IsPnmSpace(d[pos])) {
+    throw std::runtime_error("bad PNM header: no whitespace after the maxval");
+  }
+  if (values[2] < 1 || values[2] > 65535) {
+    throw std::runtime_error("bad PNM header: maxval " + std::to_string(values[2]) +
+                             " is not in 1..65535");
+  }
+  info->width = static_cast<int>(values[0]);
+  info->height = static_cast<int>(values[1]);
+  info->channels = d[1] == '5' ? 1 : 3;
+  info->pnm_maxval = static_cast<int>(values[2]);
+  info->pnm_pixel_offset = pos + 1;
+}
+
+// Decodes the samples of a PNM whose header ReadInfo read (and whose size Decode checked).
+std::vector<uint8_t> DecodePnmSamples(const uint8_t* d, size_t n, const ImageInfo& info) {
+  const size_t count = size_t(info.width) * size_t(info.height) * size_t(info.channels);
+  const bool wide = info.pnm_maxval > 255;
+  const size_t need = count * (wide ? 2 : 1);
+  const size_t have = n - std::min(info.pnm_pixel_offset, n);
+  if (have < need) {
+    throw std::runtime_error("truncated PNM data: a " + std::to_string(info.width) + "x" +
+                             std::to_string(info.height) + " image needs " + std::to_string(need) +
+                             " bytes of samples, " + std::to_string(have) + " follow the header");
+  }
+  const uint8_t* p = d + info.pnm_pixel_offset;
+  const uint32_t maxval = static_cast<uint32_t>(info.pnm_maxval);
+  std::vector<uint8_t> out(count);
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t v = wide ? (uint32_t{p[2 * i]} << 8) | p[2 * i + 1] : p[i];
+    v = std::min(v, maxval);  // samples above maxval are invalid; clamp them
+    out[i] = static_cast<uint8_t>((v * 255 + maxval / 2) / maxval);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -196,18 +269,50 @@ ImageInfo ReadInfo(const uint8_t* data, size_t size) {
                              "); supported: JPEG, PNG, BMP, GIF, PNM (P5/P6)");
   }
   const char* name = FormatName(info.format);
-  if (info.format == Format::kPnm && data[1] != '5' && data[1] != '6') {
-    throw std::runtime_error(std::string("unsupported PNM variant P") + char(data[1]) +
-                             " (only binary greymap P5 and pixmap P6 are supported)");
-  }
-  if (size > static_cast<size_t>(INT_MAX)) {
-    throw std::runtime_error(std::string(name) + " input of " + std::to_string(size) +
-                             " bytes is too large");
-  }
-  Reader reader{data, size};
-  if (!stbi_info_from_callbacks(&kCallbacks, &reader, &info.width, &info.height,
-                                &info.channels)) {
-    throw std::runtime_error(std::string("cannot read the ") + name + " header: " + Reason());
+  if (info.format == Format::kPnm) {
+    if (data[1] != '5' && data[1] != '6') {
+      throw std::runtime_error(std::string("unsupported PNM variant P") + char(data[1]) +
+                               " (only binary greymap P5 and pixmap P6 are supported)");
+    }
+    ReadPnmHeader(data, size, &info);
+  } else {
+    if (size > static_cast<size_t>(INT_MAX)) {
+      throw std::runtime_error(std::string(name) + " input of " + std::to_string(size) +
+                               " bytes is too large");
+    }
+    // The sniffed format's own header reader (stb_image's internal one; the public
+    // stbi_info_* would try every format and report only "unknown image type").
+    Reader reader{data, size};
+    stbi__context ctx;
+    stbi__start_callbacks(&ctx, const_cast<stbi_io_callbacks*>(&kCallbacks), &reader);
+    stbi__g_failure_reason = nullptr;
+    int ok = 0;
+    switch (info.format) {
+      case Format::kJpeg:
+        ok = stbi__jpeg_info(&ctx, &info.width, &info.height, &info.channels);
+        break;
+      case Format::kPng:
+        ok = stbi__png_info(&ctx, &info.width, &info.height, &info.channels);
+        break;
+      case Format::kBmp:
+        ok = stbi__bmp_info(&ctx, &info.width, &info.height, &info.channels);
+        break;
+      case Format::kGif:
+        ok = stbi__gif_info(&ctx, &info.width, &info.height, &info.channels);
+        break;
+      default:
+        break;
+    }
+    if (!ok) {
+      const char* r = stbi_failure_reason();
+      if (r != nullptr &&
+          (std::strcmp(r, "0-pixel image") == 0 || std::strcmp(r, "0 width") == 0)) {
+        throw std::runtime_error(std::string("zero-sized ") + name + " image (" + r + ")");
+      }
+      throw std::runtime_error(std::string(reader.overrun ? "truncated " : "cannot read the ") +
+                               name + " header" +
+                               (r != nullptr && r[0] != '\0' ? std::string(": ") + r : ""));
+    }
   }
   if (info.width <= 0 || info.height <= 0) {
     throw std::runtime_error(std::string("zero-sized ") + name + " image (" +
@@ -216,6 +321,34 @@ ImageInfo ReadInfo(const uint8_t* data, size_t size) {
   if (info.format == Format::kJpeg) info.orientation = JpegExifOrientation(data, size);
   return info;
 }
+
+namespace {
+
+// Decodes a JPEG, PNG, BMP or GIF with stb_image into *px; returns the pixels.
+const stbi_uc* DecodeWithStb(const uint8_t* data, size_t size, const ImageInfo& info,
+                             std::unique_ptr<stbi_uc, void (*)(void*)>* px, int* w, int* h,
+                             int* n) {
+  const char* name = FormatName(info.format);
+  Reader reader{data, size};
+  stbi__g_failure_reason = nullptr;
+  px->reset(stbi_load_from_callbacks(&kCallbacks, &reader, w, h, n, 0));
+  if (reader.overrun || !*px) {
+    const std::string reason = *px ? std::string() : DecoderReason(info.format);
+    if (reader.overrun) {
+      throw std::runtime_error(std::string("truncated ") + name +
+                               " data: the decoder needed more than the " + std::to_string(size) +
+                               " bytes given" + (reason.empty() ? "" : " (" + reason + ")"));
+    }
+    if (reason == "outofdata") {  // the PNG reader's "chunk runs past the end"
+      throw std::runtime_error(std::string("truncated ") + name + " data (" + reason + ")");
+    }
+    throw std::runtime_error(std::string("cannot decode ") + name + ": " +
+                             (reason.empty() ? "corrupt data" : reason));
+  }
+  return px->get();
+}
+
+}  // namespace
 
 RgbImage Decode(const uint8_t* data, size_t size, uint64_t max_pixels) {
   const ImageInfo info = ReadInfo(data, size);
@@ -227,15 +360,20 @@ RgbImage Decode(const uint8_t* data, size_t size, uint64_t max_pixels) {
                              " pixels, more than max_pixels = " + std::to_string(max_pixels));
   }
 
-  Reader reader{data, size};
   int w = 0, h = 0, n = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> px(
-      stbi_load_from_callbacks(&kCallbacks, &reader, &w, &h, &n, 0), &stbi_image_free);
-  if (!px) throw std::runtime_error(std::string("cannot decode ") + name + ": " + Reason());
-  if (reader.overrun) {
-    throw std::runtime_error(std::string("truncated ") + name + " data: the decoder needed more than the " +
-                             std::to_string(size) + " bytes given");
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(nullptr, &stbi_image_free);
+  std::vector<uint8_t> pnm;
+  const stbi_uc* src = nullptr;
+  if (info.format == Format::kPnm) {
+    pnm = DecodePnmSamples(data, size, info);
+    w = info.width;
+    h = info.height;
+    n = info.channels;
+    src = pnm.data();
+  } else {
+    src = DecodeWithStb(data, size, info, &px, &w, &h, &n);
   }
+
   if (w != info.width || h != info.height || n < 1 || n > 4) {
     throw std::runtime_error(std::string("inconsistent ") + name + " image: header says " +
                              Dims(info.width, info.height) + ", decoder gave " + Dims(w, h) +
@@ -246,7 +384,6 @@ RgbImage Decode(const uint8_t* data, size_t size, uint64_t max_pixels) {
   img.width = w;
   img.height = h;
   img.pixels.resize(size_t(w) * size_t(h) * 3);
-  const stbi_uc* src = px.get();
   uint8_t* dst = img.pixels.data();
   const size_t count = size_t(w) * size_t(h);
   // Over white: c * a + 255 * (1 - a) = 255 - (255 - c) * a / 255, rounded.
@@ -273,6 +410,7 @@ RgbImage Decode(const uint8_t* data, size_t size, uint64_t max_pixels) {
       break;
   }
   px.reset();
+  pnm = std::vector<uint8_t>();
   if (info.orientation != 1) img = Orient(img, info.orientation);
   return img;
 }

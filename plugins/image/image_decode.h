@@ -2,13 +2,14 @@
 //
 // Formats are sniffed from their magic bytes (the content type is not trusted): JPEG
 // (baseline and progressive), PNG (8/16-bit, palette, grey, alpha), BMP, GIF (first frame)
-// and binary PNM (P5 grey, P6 colour). Decoding is stb_image's (Debian libstb-dev), limited to
-// those formats and fed from memory.
+// and binary PNM (P5 grey, P6 colour). JPEG, PNG, BMP and GIF are decoded by stb_image (Debian
+// libstb-dev), fed from memory; PNM by a reader of our own, because stb_image 2.27 ignores the
+// maxval, reads 16-bit samples in the wrong byte order and refuses header comments.
 //
-// Safety: the header's dimensions are read first (stbi_info) and an image larger than
-// `max_pixels` or with a zero side is refused before any pixel is decoded; a decoder that reads
-// past the end of the input (a truncated file, which stb_image would otherwise fill with zeros
-// for BMP, PNM, GIF and JPEG) is an error.
+// Safety: the header's dimensions are read first (stb_image's info reader of the sniffed
+// format) and an image larger than `max_pixels` or with a zero side is refused before any
+// pixel is decoded; a decoder that reads past the end of the input (a truncated file, which
+// stb_image would otherwise fill with zeros for BMP, GIF and JPEG) is an error.
 //
 // Pixels: grey is replicated to RGB; alpha (grey+alpha, RGBA, transparent palette entries) is
 // composited over white. A JPEG's EXIF orientation (APP1 "Exif", IFD0 tag 0x0112, values
@@ -40,7 +41,9 @@ struct ImageInfo {
   int width = 0;   // as stored (before EXIF orientation)
   int height = 0;  // as stored
   int channels = 0;
-  int orientation = 1;  // EXIF orientation (JPEG), 1 when absent or invalid
+  int orientation = 1;          // EXIF orientation (JPEG), 1 when absent or invalid
+  int pnm_maxval = 0;           // PNM: the largest sample value (1..65535)
+  size_t pnm_pixel_offset = 0;  // PNM: where the pixel array starts
 };
 
 // Reads the header; throws on an unknown format or a header the decoder refuses.

@@ -598,6 +598,61 @@ TEST_F(ContentEngineTest, ContentsAreEmbeddedDescribedStoredAndSearchable) {
   ASSERT_TRUE(engine_->Delete("pics", "a").ok());
 }
 
+TEST_F(EngineTest, ReembedSwapsInANewModelWhileWritesGoOn) {
+  Open();
+  CreateShop();
+  std::vector<ItemInput> items;
+  for (int i = 0; i < 300; ++i) {
+    items.push_back(MakeItem("i" + std::to_string(i), "a" + std::string(i % 7 + 1, 'b') + "cd"));
+  }
+  ASSERT_TRUE(engine_->Upsert("shop", items).ok());
+  EXPECT_TRUE(engine_->Reembed("shop", "raw", {}).code() == Status::Code::kInvalidArgument);
+  EXPECT_TRUE(engine_->Reembed("shop", "nope", {}).IsNotFound());
+  EXPECT_EQ(engine_->Reembed("shop", "body", {{"refuse", "1"}}).code(),
+            Status::Code::kInvalidArgument);
+
+  ASSERT_TRUE(engine_->Reembed("shop", "body", {{"flip", "1"}}).ok());
+  // Writes during the job: an update, a delete, new items.
+  ASSERT_TRUE(engine_->Upsert("shop", {MakeItem("i5", "zzzz"), MakeItem("new", "aaaa")}).ok());
+  ASSERT_TRUE(engine_->Delete("shop", "i7").ok());
+  CollectionStats stats;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
+    if (stats.spaces[0].reembed_state == "done") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(stats.spaces[0].reembed_state, "done");
+  EXPECT_EQ(stats.spaces[0].fingerprint, "hello-fp-flip");
+  EXPECT_EQ(stats.spaces[0].vectors, 300u);
+  EXPECT_EQ(stats.items, 300u);
+
+  auto check = [&] {
+    ItemView view;
+    ASSERT_TRUE(engine_->Get("shop", "new", true, &view).ok());
+    EXPECT_EQ(view.vectors[0].provenance.fingerprint, "hello-fp-flip");
+    EXPECT_FLOAT_EQ(view.vectors[0].values[3], 1.0f);  // 'a' counted in dim 0, flipped to 3
+    ASSERT_TRUE(engine_->Get("shop", "i5", true, &view).ok());
+    EXPECT_EQ(view.vectors[0].provenance.fingerprint, "hello-fp-flip");
+    EXPECT_TRUE(engine_->Get("shop", "i7", false, &view).IsNotFound());
+    Query q;
+    q.collection = "shop";
+    q.text = "aaaa";
+    q.k = 1;
+    auto hits = Search(q);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].id, "new");
+    EXPECT_NEAR(hits[0].score, 1.0f, 1e-5);
+  };
+  check();
+  CollectionConfig config;
+  ASSERT_TRUE(engine_->GetCollection("shop", &config).ok());
+  EXPECT_EQ(config.spaces[0].options.at("flip"), "1");
+  Open();  // the switch survives a restart, with the new vectors
+  check();
+  ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
+  EXPECT_EQ(stats.spaces[0].vectors, 300u);
+}
+
 }  // namespace
 }  // namespace engine
 }  // namespace reco

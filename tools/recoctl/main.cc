@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -63,6 +64,9 @@ commands:
   search NAME --image PATH | --dicom PATH [--space S] [-k K] [--filter EXPR]
                      (--filter 'category = "shoes" and price < 80': = != < <= > >=, in [...],
                      contains, between A and B, exists, and / or / not, parentheses)
+  reembed NAME SPACE [--option KEY=VALUE ...] [--wait]
+                     re-embed a plugin space in the background (new model: --option model=PATH);
+                     queries answer from the old vectors until the new ones swap in
   backup DIR         consistent copy of the server's data in DIR (on the server's machine);
                      recod --data DIR opens it as is
   stats NAME
@@ -950,7 +954,11 @@ int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
                         {"trained", s.trained()},
                         {"tombstones", s.tombstones()},
                         {"memory_bytes", s.memory_bytes()},
-                        {"snapshot_seq", s.snapshot_seq()}});
+                        {"snapshot_seq", s.snapshot_seq()},
+                        {"fingerprint", s.fingerprint()},
+                        {"reembed_state", s.reembed_state()},
+                        {"reembed_done", s.reembed_done()},
+                        {"reembed_total", s.reembed_total()}});
     }
     PrintJsonLine({{"name", stats.name()},
                    {"items", stats.items()},
@@ -976,6 +984,52 @@ int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
               << s.plugin() << "\n";
   }
   return 0;
+}
+
+int ReembedCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("reembed", std::vector<std::string>(words.begin() + 1, words.end()), {"--option"},
+            {"--wait"});
+  args.ExpectPositional("reembed", 2, "NAME SPACE [--option KEY=VALUE ...] [--wait]");
+  const std::string& collection = args.positional()[0];
+  const std::string& space = args.positional()[1];
+  std::map<std::string, std::string> options;
+  for (const std::string& kv : args.Values("--option")) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      UsageError("--option wants KEY=VALUE, got '" + kv + "'");
+    options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  Check(ctx.client->Reembed(collection, space, options));
+  if (!args.Has("--wait")) {
+    if (ctx.json_output) {
+      PrintJsonLine({{"ok", true}, {"state", "running"}});
+    } else {
+      std::cout << "re-embedding " << collection << "/" << space
+                << " in the background (see: recoctl stats " << collection << ")\n";
+    }
+    return 0;
+  }
+  for (;;) {
+    v1::StatsResponse stats;
+    Check(ctx.client->Stats(collection, &stats));
+    for (const auto& s : stats.spaces()) {
+      if (s.name() != space) continue;
+      if (s.reembed_state() == "done" || s.reembed_state().rfind("failed", 0) == 0) {
+        const bool ok = s.reembed_state() == "done";
+        if (ctx.json_output) {
+          PrintJsonLine({{"ok", ok},
+                         {"state", s.reembed_state()},
+                         {"items", s.reembed_total()},
+                         {"fingerprint", s.fingerprint()}});
+        } else {
+          std::cout << "re-embedding " << collection << "/" << space << ": " << s.reembed_state()
+                    << " (" << s.reembed_done() << " of " << s.reembed_total() << " items)\n";
+        }
+        return ok ? 0 : 1;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 int BackupCommand(const Context& ctx, const std::vector<std::string>& words) {
@@ -1055,17 +1109,13 @@ int main(int argc, char** argv) {
   const std::string& command = options.words[0];
 
   using Handler = int (*)(const Context&, const std::vector<std::string>&);
-  const std::map<std::string, Handler> commands = {{"collection", CollectionCommand},
-                                                   {"import", ImportCommand},
-                                                   {"upsert", UpsertCommand},
-                                                   {"get", GetCommand},
-                                                   {"delete", DeleteCommand},
-                                                   {"similar", SimilarCommand},
-                                                   {"search", SearchCommand},
-                                                   {"stats", StatsCommand},
-                                                   {"backup", BackupCommand},
-                                                   {"plugins", PluginsCommand},
-                                                   {"ping", PingCommand}};
+  const std::map<std::string, Handler> commands = {
+      {"collection", CollectionCommand}, {"import", ImportCommand},
+      {"upsert", UpsertCommand},         {"get", GetCommand},
+      {"delete", DeleteCommand},         {"similar", SimilarCommand},
+      {"search", SearchCommand},         {"stats", StatsCommand},
+      {"backup", BackupCommand},         {"reembed", ReembedCommand},
+      {"plugins", PluginsCommand},       {"ping", PingCommand}};
   const auto it = commands.find(command);
   if (it == commands.end()) UsageError("unknown command '" + command + "'");
   if (options.item_json && command != "upsert") {

@@ -14,9 +14,10 @@ class HelloEmbedder : public reco::sdk::Embedder {
     if (config.find("\"refuse\"") != std::string::npos) {
       throw std::invalid_argument("option 'refuse' is set");
     }
+    flip_ = config.find("\"flip\"") != std::string::npos;  // a "new model": reversed dims
   }
   uint32_t dim() const override { return 4; }
-  std::string fingerprint() const override { return "hello-fp"; }
+  std::string fingerprint() const override { return flip_ ? "hello-fp-flip" : "hello-fp"; }
   void embed(const reco_input* in, size_t n, float* out) override {
     for (size_t i = 0; i < n; ++i) {
       std::string text = reco::sdk::InputText(in[i]);
@@ -27,9 +28,14 @@ class HelloEmbedder : public reco::sdk::Embedder {
         if (std::isalpha(c)) v[(std::tolower(c) - 'a') % 4] += 1;
       }
       float norm = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3]);
-      for (int d = 0; d < 4; ++d) out[i * 4 + d] = norm > 0 ? v[d] / norm : 0.5f;
+      for (int d = 0; d < 4; ++d) {
+        out[i * 4 + (flip_ ? 3 - d : d)] = norm > 0 ? v[d] / norm : 0.5f;
+      }
     }
   }
+
+ private:
+  bool flip_ = false;
 };
 
 }  // namespace
