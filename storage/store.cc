@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -26,6 +27,13 @@ namespace {
 constexpr const char* kMetaCf = "meta";
 constexpr const char* kChangesCf = "changes";
 constexpr const char* kContentsCf = "contents";
+constexpr const char* kUsersCf = "users";
+constexpr const char* kEventsCf = "events";
+constexpr const char* kCountersCf = "counters";
+//   users:    be32(coll) user name                      -> fixed64 uid
+//   events:   be32(coll) be64(uid) be64(time) be64(iid) u8(type) -> float value
+//   counters: be32(coll) be32(day) u8(type) be64(iid)   -> fixed64 count (merge: add)
+//   meta "u:" be32(coll)                                -> fixed64 next free uid
 constexpr const char* kItemsCf = "items";
 constexpr const char* kIdsCf = "ids";
 constexpr const char* kVectorsCf = "vectors";
@@ -88,6 +96,52 @@ std::string EncodeCounters(const Counters& counters) {
   PutFixed64(&v, counters.next_item_id);
   PutFixed64(&v, counters.change_seq);
   return v;
+}
+
+// Adds fixed64 counters.
+class AddOperator : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* new_value, rocksdb::Logger*) const override {
+    uint64_t a = existing && existing->size() == 8 ? GetFixed64(existing->data()) : 0;
+    uint64_t b = value.size() == 8 ? GetFixed64(value.data()) : 0;
+    new_value->clear();
+    PutFixed64(new_value, a + b);
+    return true;
+  }
+  const char* Name() const override { return "reco.add64"; }
+};
+
+int32_t DayOf(int64_t time_ms) {
+  int64_t day = time_ms >= 0 ? time_ms / 86400000 : (time_ms - 86399999) / 86400000;
+  return static_cast<int32_t>(day);
+}
+
+std::string EventKey(uint32_t c, const EventRecord& e) {
+  std::string k = CollectionPrefix(c);
+  PutBE64(&k, e.user);
+  PutBE64(&k, static_cast<uint64_t>(e.time_ms) ^ (uint64_t{1} << 63));  // signed order
+  PutBE64(&k, e.item);
+  k.push_back(static_cast<char>(e.type));
+  return k;
+}
+
+bool DecodeEvent(const rocksdb::Slice& k, const rocksdb::Slice& v, EventRecord* e) {
+  if (k.size() != 4 + 8 + 8 + 8 + 1 || v.size() != 4) return false;
+  e->user = GetBE64(k.data() + 4);
+  e->time_ms = static_cast<int64_t>(GetBE64(k.data() + 12) ^ (uint64_t{1} << 63));
+  e->item = GetBE64(k.data() + 20);
+  e->type = static_cast<uint8_t>(k.data()[28]);
+  std::memcpy(&e->value, v.data(), 4);
+  return true;
+}
+
+std::string CounterKey(uint32_t c, int32_t day, uint8_t type, uint64_t iid) {
+  std::string k = CollectionPrefix(c);
+  PutBE32(&k, static_cast<uint32_t>(day) ^ 0x80000000u);  // signed order
+  k.push_back(static_cast<char>(type));
+  PutBE64(&k, iid);
+  return k;
 }
 
 // Holds the database open until the snapshot is released, even past the Store.
@@ -154,6 +208,8 @@ class RocksStore final : public Store {
     rocksdb::ColumnFamilyOptions contents_options = cf_options;
     contents_options.enable_blob_files = true;
     contents_options.min_blob_size = 1024;
+    rocksdb::ColumnFamilyOptions counters_options = cf_options;
+    counters_options.merge_operator = std::make_shared<AddOperator>();
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
         {rocksdb::kDefaultColumnFamilyName, cf_options},
         {kMetaCf, cf_options},
@@ -162,6 +218,9 @@ class RocksStore final : public Store {
         {kVectorsCf, cf_options},
         {kChangesCf, cf_options},
         {kContentsCf, contents_options},
+        {kUsersCf, cf_options},
+        {kEventsCf, cf_options},
+        {kCountersCf, counters_options},
     };
     rocksdb::DB* db = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options, dir, cfs, &handles_, &db);
@@ -173,6 +232,9 @@ class RocksStore final : public Store {
     vectors_ = handles_[4];
     changes_ = handles_[5];
     contents_ = handles_[6];
+    users_ = handles_[7];
+    events_ = handles_[8];
+    counters_ = handles_[9];
     return Status::OK();
   }
 
@@ -212,9 +274,10 @@ class RocksStore final : public Store {
     rocksdb::WriteBatch batch;
     std::string begin = CollectionPrefix(record.id);
     std::string end = PrefixEnd(begin);
-    for (auto* cf : {items_, ids_, vectors_, changes_, contents_}) {
+    for (auto* cf : {items_, ids_, vectors_, changes_, contents_, users_, events_, counters_}) {
       batch.DeleteRange(cf, begin, end);
     }
+    batch.Delete(meta_, "u:" + CollectionPrefix(record.id));
     batch.Delete(meta_, MetaNameKey(record.name));
     batch.Delete(meta_, MetaNextIdKey(record.id));
     return FromRocks(db_->Write(write_options_, &batch), "dropping collection");
@@ -445,6 +508,141 @@ class RocksStore final : public Store {
     });
   }
 
+  Status LookupUser(uint32_t c, const std::string& user, uint64_t* uid) override {
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), users_, IdKey(c, user), &value);
+    if (s.IsNotFound()) return Status::NotFound("user '" + user + "' has no events");
+    if (!s.ok()) return FromRocks(s, "looking up user");
+    if (value.size() != 8) return Status::Corruption("user map entry of '" + user + "'");
+    *uid = GetFixed64(value.data());
+    return Status::OK();
+  }
+
+  Status NextUserId(uint32_t c, uint64_t* next) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, "u:" + CollectionPrefix(c), &value);
+    if (s.IsNotFound()) {
+      *next = 1;
+      return Status::OK();
+    }
+    if (!s.ok() || value.size() != 8) return Status::Corruption("user counter");
+    *next = GetFixed64(value.data());
+    return Status::OK();
+  }
+
+  Status WriteEvents(uint32_t c, const std::vector<std::pair<std::string, uint64_t>>& new_users,
+                     uint64_t next_user_id, const std::vector<EventRecord>& events) override {
+    rocksdb::WriteBatch batch;
+    std::string value;
+    for (const auto& [name, uid] : new_users) {
+      value.clear();
+      PutFixed64(&value, uid);
+      batch.Put(users_, IdKey(c, name), value);
+    }
+    if (!new_users.empty()) {
+      value.clear();
+      PutFixed64(&value, next_user_id);
+      batch.Put(meta_, "u:" + CollectionPrefix(c), value);
+    }
+    std::string one;
+    PutFixed64(&one, 1);
+    for (const EventRecord& e : events) {
+      const std::string key = EventKey(c, e);
+      // Idempotent: an event stored already does not count twice.
+      rocksdb::PinnableSlice existing;
+      const bool seen = db_->Get(rocksdb::ReadOptions(), events_, key, &existing).ok();
+      batch.Put(events_, key, rocksdb::Slice(reinterpret_cast<const char*>(&e.value), 4));
+      if (!seen) batch.Merge(counters_, CounterKey(c, DayOf(e.time_ms), e.type, e.item), one);
+    }
+    return FromRocks(db_->Write(write_options_, &batch), "writing events");
+  }
+
+  Status ScanUserEvents(uint32_t c, uint64_t uid,
+                        const std::function<bool(const EventRecord&)>& visit) override {
+    std::string prefix = CollectionPrefix(c);
+    PutBE64(&prefix, uid);
+    std::string end = PrefixEnd(prefix);
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice lower(prefix);
+    ro.iterate_lower_bound = &lower;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events_));
+    EventRecord e;
+    for (it->SeekForPrev(end); it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+      if (it->key().compare(end) >= 0) continue;
+      if (!DecodeEvent(it->key(), it->value(), &e)) return Status::Corruption("event record");
+      if (!visit(e)) break;
+    }
+    return FromRocks(it->status(), "scanning user events");
+  }
+
+  Status ScanEvents(uint32_t c, const std::function<void(const EventRecord&)>& visit) override {
+    EventRecord e;
+    return Scan(events_, CollectionPrefix(c), nullptr,
+                [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+                  if (!DecodeEvent(k, v, &e)) return Status::Corruption("event record");
+                  visit(e);
+                  return Status::OK();
+                });
+  }
+
+  Status ScanUsers(uint32_t c,
+                   const std::function<void(const std::string&, uint64_t)>& visit) override {
+    return Scan(users_, CollectionPrefix(c), nullptr,
+                [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+                  if (v.size() != 8) return Status::Corruption("user map entry");
+                  visit(std::string(k.data() + 4, k.size() - 4), GetFixed64(v.data()));
+                  return Status::OK();
+                });
+  }
+
+  Status ScanCounts(
+      uint32_t c, int32_t first_day, int32_t last_day,
+      const std::function<void(int32_t, uint8_t, uint64_t, uint64_t)>& visit) override {
+    std::string begin = CollectionPrefix(c);
+    PutBE32(&begin, static_cast<uint32_t>(first_day) ^ 0x80000000u);
+    std::string end = CollectionPrefix(c);
+    PutBE32(&end, static_cast<uint32_t>(last_day) ^ 0x80000000u);
+    end = PrefixEnd(end);
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, counters_));
+    for (it->Seek(begin); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() != 4 + 4 + 1 + 8 || it->value().size() != 8) {
+        return Status::Corruption("counter record");
+      }
+      uint32_t day = 0;
+      for (int i = 0; i < 4; ++i) day = (day << 8) | static_cast<unsigned char>(k.data()[4 + i]);
+      visit(static_cast<int32_t>(day ^ 0x80000000u), static_cast<uint8_t>(k.data()[8]),
+            GetBE64(k.data() + 9), GetFixed64(it->value().data()));
+    }
+    return FromRocks(it->status(), "scanning counters");
+  }
+
+  Status DropEventsBefore(uint32_t c, int64_t before_ms) override {
+    rocksdb::WriteBatch batch;
+    size_t n = 0;
+    Status st = Scan(events_, CollectionPrefix(c), nullptr,
+                     [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+                       EventRecord e;
+                       if (!DecodeEvent(k, v, &e)) return Status::Corruption("event record");
+                       if (e.time_ms < before_ms) {
+                         batch.Delete(events_, k);
+                         ++n;
+                       }
+                       return Status::OK();
+                     });
+    RECO_RETURN_IF_ERROR(st);
+    std::string begin = CollectionPrefix(c);
+    PutBE32(&begin, 0);
+    std::string end = CollectionPrefix(c);
+    PutBE32(&end, static_cast<uint32_t>(DayOf(before_ms)) ^ 0x80000000u);
+    batch.DeleteRange(counters_, begin, end);
+    return FromRocks(db_->Write(write_options_, &batch),
+                     ("dropping " + std::to_string(n) + " old events").c_str());
+  }
+
   uint64_t DiskUsage() override {
     uint64_t sst = 0, mem = 0;
     db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &sst);
@@ -496,6 +694,9 @@ class RocksStore final : public Store {
   rocksdb::ColumnFamilyHandle* vectors_ = nullptr;
   rocksdb::ColumnFamilyHandle* changes_ = nullptr;
   rocksdb::ColumnFamilyHandle* contents_ = nullptr;
+  rocksdb::ColumnFamilyHandle* users_ = nullptr;
+  rocksdb::ColumnFamilyHandle* events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* counters_ = nullptr;
   rocksdb::WriteOptions write_options_;
   std::mutex meta_mu_;  // serialises collection create / drop
 };

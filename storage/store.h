@@ -61,6 +61,15 @@ struct ItemWrite {
   uint32_t previous_contents = 0;  // how many the replaced version had (their keys go)
 };
 
+// One user event (ARCHITECTURE.md "Data model"), with internal ids.
+struct EventRecord {
+  uint64_t user = 0;    // internal user id (LookupUser / WriteEvents)
+  uint64_t item = 0;    // internal item id
+  uint8_t type = 0;     // the collection's event type number
+  float value = 1.0f;   // e.g. a rating; 1 for plain events
+  int64_t time_ms = 0;  // unix milliseconds
+};
+
 class Store {
  public:
   static Status Open(const std::string& dir, const StoreOptions& options,
@@ -122,6 +131,33 @@ class Store {
       uint32_t collection, uint32_t space,
       const std::function<void(uint64_t internal_id, const float* values, size_t dim)>& visit,
       const Snapshot* snapshot = nullptr) = 0;
+
+  // ---- events ----
+  // NotFound when the user has no events yet.
+  virtual Status LookupUser(uint32_t collection, const std::string& user, uint64_t* uid) = 0;
+  // Writes events in one atomic batch, with the users they introduce (name -> new uid, and
+  // the next free uid) and the per-item, per-type, per-day counters (a merge operator). An
+  // event equal to a stored one in user, time, item and type replaces it (idempotent).
+  virtual Status WriteEvents(uint32_t collection,
+                             const std::vector<std::pair<std::string, uint64_t>>& new_users,
+                             uint64_t next_user_id, const std::vector<EventRecord>& events) = 0;
+  // The next free user id of a collection (1 when it has none).
+  virtual Status NextUserId(uint32_t collection, uint64_t* next) = 0;
+  // A user's events, newest first, until visit returns false.
+  virtual Status ScanUserEvents(uint32_t collection, uint64_t uid,
+                                const std::function<bool(const EventRecord&)>& visit) = 0;
+  // Every event of a collection, by user then time.
+  virtual Status ScanEvents(uint32_t collection,
+                            const std::function<void(const EventRecord&)>& visit) = 0;
+  // Every user name and uid of a collection.
+  virtual Status ScanUsers(uint32_t collection,
+                           const std::function<void(const std::string&, uint64_t)>& visit) = 0;
+  // Event counts per (day since the epoch, type, item) for days in [first_day, last_day].
+  virtual Status ScanCounts(uint32_t collection, int32_t first_day, int32_t last_day,
+                            const std::function<void(int32_t day, uint8_t type, uint64_t item,
+                                                     uint64_t count)>& visit) = 0;
+  // Drops the collection's events older than `before_ms` (retention) and their counters.
+  virtual Status DropEventsBefore(uint32_t collection, int64_t before_ms) = 0;
 
   // Bytes on disk (SST + WAL), approximately.
   virtual uint64_t DiskUsage() = 0;

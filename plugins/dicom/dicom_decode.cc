@@ -395,11 +395,14 @@ bool LooksLikeUid(const std::string& s) {
   return true;
 }
 
+// GDCM's name of a UID, without the comment after a colon ("JPEG Baseline (Process 1):
+// Default Transfer Syntax for Lossy JPEG 8 Bit Image Compression" -> "JPEG Baseline (Process 1)").
 std::string UidName(const std::string& uid) {
   if (!LooksLikeUid(uid)) return std::string();
   gdcm::UIDs u;
-  if (u.SetFromUID(uid.c_str()) && u.GetName() != nullptr) return u.GetName();
-  return std::string();
+  if (!u.SetFromUID(uid.c_str()) || u.GetName() == nullptr) return std::string();
+  const std::string name = u.GetName();
+  return Trim(name.substr(0, name.find(':')));
 }
 
 // "CT Image Storage", else the UID itself, else "unknown".
@@ -652,7 +655,8 @@ const gdcm::ByteValue* FirstFragment(const gdcm::DataElement& pixels) {
 }
 
 // Colour space of a 3-component JPEG's samples: +1 YCbCr, 0 RGB, -1 not said by the stream
-// (an Adobe APP14 transform flag, a JFIF APP0 or component ids 'R','G','B' say it).
+// (an Adobe APP14 transform flag, a JFIF APP0, component ids 'R','G','B' or subsampled chroma
+// components say it).
 int JpegColorSpace(const gdcm::ByteValue* bv) {
   if (bv == nullptr || bv->GetPointer() == nullptr) return -1;
   const auto* p = reinterpret_cast<const uint8_t*>(bv->GetPointer());
@@ -678,7 +682,12 @@ int JpegColorSpace(const gdcm::ByteValue* bv) {
     if (sof) {
       if (adobe == 0) return 0;
       if (adobe > 0 || jfif) return 1;
-      if (dlen >= 6 + 9 && d[5] == 3 && d[6] == 'R' && d[9] == 'G' && d[12] == 'B') return 0;
+      if (dlen < 6 + 9 || d[5] != 3) return -1;
+      if (d[6] == 'R' && d[9] == 'G' && d[12] == 'B') return 0;
+      // Subsampled second and third components: chroma, so YCbCr.
+      const auto h = [&](int c) { return d[7 + 3 * c] >> 4; };
+      const auto v = [&](int c) { return d[7 + 3 * c] & 15; };
+      if ((h(0) > h(1) || v(0) > v(1)) && (h(0) > h(2) || v(0) > v(2))) return 1;
       return -1;
     }
     if (m == 0xda) return -1;

@@ -303,6 +303,16 @@ ImageInfo ReadInfo(const uint8_t* data, size_t size) {
       default:
         break;
     }
+    if (!ok && info.format == Format::kPng && size >= 24 &&
+        std::memcmp(data + 12, "IHDR", 4) == 0 && stbi_failure_reason() != nullptr &&
+        std::strcmp(stbi_failure_reason(), "too large") == 0) {
+      // stb_image refuses a PNG above 2^30 bytes of pixels from its header; report its size so
+      // that the caller refuses it with the max_pixels message.
+      info.width = static_cast<int>(Get32(data + 16, /*le=*/false) & 0x7fffffffu);
+      info.height = static_cast<int>(Get32(data + 20, /*le=*/false) & 0x7fffffffu);
+      info.channels = 4;
+      ok = 1;
+    }
     if (!ok) {
       const char* r = stbi_failure_reason();
       if (r != nullptr &&

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "storage/store.h"
 #include "testutil/temp_dir.h"
 
@@ -233,6 +235,61 @@ TEST(Store, ContentsAreReplacedAndDeletedWithTheirItem) {
   ASSERT_TRUE(store->DeleteItem(c.id, "a", 1, {0}, 1, {2, 3}).ok());
   ASSERT_TRUE(store->GetContents(c.id, 1, &got).ok());
   EXPECT_TRUE(got.empty());
+}
+
+TEST(Store, EventsByUserAndTimeWithCountersAndRetention) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  CollectionRecord c{0, "shop", "{}", 0};
+  ASSERT_TRUE(store->CreateCollection(&c).ok());
+  const int64_t day = 86400000;
+  std::vector<EventRecord> events = {{1, 10, 0, 1, 5 * day + 1},
+                                     {1, 11, 1, 1, 5 * day + 2},
+                                     {2, 10, 0, 4.5f, 6 * day},
+                                     {1, 12, 0, 1, 7 * day}};
+  ASSERT_TRUE(store->WriteEvents(c.id, {{"alice", 1}, {"bob", 2}}, 3, events).ok());
+  // The same event again is idempotent (no double count).
+  ASSERT_TRUE(store->WriteEvents(c.id, {}, 3, {events[0]}).ok());
+  uint64_t uid = 0, next = 0;
+  ASSERT_TRUE(store->LookupUser(c.id, "bob", &uid).ok());
+  EXPECT_EQ(uid, 2u);
+  EXPECT_TRUE(store->LookupUser(c.id, "carol", &uid).IsNotFound());
+  ASSERT_TRUE(store->NextUserId(c.id, &next).ok());
+  EXPECT_EQ(next, 3u);
+
+  std::vector<int64_t> times;
+  ASSERT_TRUE(store
+                  ->ScanUserEvents(c.id, 1,
+                                   [&](const EventRecord& e) {
+                                     times.push_back(e.time_ms);
+                                     return true;
+                                   })
+                  .ok());
+  EXPECT_EQ(times, (std::vector<int64_t>{7 * day, 5 * day + 2, 5 * day + 1}));  // newest first
+  size_t all = 0;
+  ASSERT_TRUE(store->ScanEvents(c.id, [&](const EventRecord&) { ++all; }).ok());
+  EXPECT_EQ(all, 4u);
+
+  std::map<std::pair<int32_t, uint64_t>, uint64_t> counts;
+  ASSERT_TRUE(store
+                  ->ScanCounts(c.id, 5, 6,
+                               [&](int32_t d, uint8_t type, uint64_t item, uint64_t n) {
+                                 if (type == 0) counts[{d, item}] += n;
+                               })
+                  .ok());
+  EXPECT_EQ(counts[std::make_pair(5, uint64_t{10})], 1u);
+  EXPECT_EQ(counts[std::make_pair(6, uint64_t{10})], 1u);
+  EXPECT_EQ(counts.count(std::make_pair(7, uint64_t{12})), 0u);  // day 7 outside the range
+
+  ASSERT_TRUE(store->DropEventsBefore(c.id, 6 * day).ok());
+  all = 0;
+  ASSERT_TRUE(store->ScanEvents(c.id, [&](const EventRecord&) { ++all; }).ok());
+  EXPECT_EQ(all, 2u);
+  size_t old_counts = 0;
+  ASSERT_TRUE(
+      store->ScanCounts(c.id, 0, 5, [&](int32_t, uint8_t, uint64_t, uint64_t) { ++old_counts; })
+          .ok());
+  EXPECT_EQ(old_counts, 0u);
 }
 
 }  // namespace
