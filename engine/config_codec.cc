@@ -12,6 +12,12 @@ std::string EncodeCollectionConfig(const CollectionConfig& config, const Storage
   j["version"] = 1;
   j["name"] = config.name;
   j["next_storage"] = layout.next_storage;
+  j["event_types"] = json::array();
+  for (const auto& t : config.event_types) {
+    j["event_types"].push_back({{"name", t.name}, {"weight", t.weight}});
+  }
+  j["unknown_items"] = config.unknown_items;
+  j["retention_days"] = config.retention_days;
   j["spaces"] = json::array();
   for (size_t i = 0; i < config.spaces.size(); ++i) {
     const SpaceConfig& s = config.spaces[i];
@@ -50,6 +56,15 @@ Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config,
                                     : static_cast<uint32_t>(config->spaces.size()));
       config->spaces.push_back(std::move(sc));
     }
+    config->event_types.clear();
+    if (j.contains("event_types")) {
+      for (const auto& t : j.at("event_types")) {
+        config->event_types.push_back(
+            {t.at("name").get<std::string>(), t.at("weight").get<double>()});
+      }
+    }
+    config->unknown_items = j.value("unknown_items", std::string("reject"));
+    config->retention_days = j.value("retention_days", 0u);
     layout->next_storage = j.contains("next_storage")
                                ? j.at("next_storage").get<uint32_t>()
                                : static_cast<uint32_t>(config->spaces.size());

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -88,6 +89,10 @@ struct Collection {
   filter::AttributeIndex attributes;
   bool dropped = false;
   int64_t last_snapshot_ms = 0;
+  int64_t last_retention_ms = 0;
+  std::map<std::string, uint8_t> event_type_index;  // name -> number stored with events
+  std::mutex users_mu;                              // serialises new user ids
+  uint64_t next_user_id = 1;
 
   const Space* FindSpace(const std::string& name) const {
     if (name.empty()) return spaces.empty() ? nullptr : spaces.front().get();
@@ -173,6 +178,9 @@ class EngineImpl final : public Engine {
       RECO_RETURN_IF_ERROR(BuildSpaces(c.get(), /*creating=*/false));
       RECO_RETURN_IF_ERROR(DropOrphanVectors(*c));
       RECO_RETURN_IF_ERROR(LoadCollection(c.get()));
+      if (c->config.event_types.empty()) c->config.event_types = DefaultEventTypes();
+      IndexEventTypes(c.get());
+      RECO_RETURN_IF_ERROR(store_->NextUserId(c->record.id, &c->next_user_id));
       c->last_snapshot_ms = NowMs();
       collections_[record.name] = std::move(c);
     }
@@ -195,6 +203,8 @@ class EngineImpl final : public Engine {
     }
     auto c = std::make_shared<Collection>();
     c->config = config;
+    if (c->config.event_types.empty()) c->config.event_types = DefaultEventTypes();
+    RECO_RETURN_IF_ERROR(ValidateEventConfig(c->config));
     for (size_t i = 0; i < config.spaces.size(); ++i) {
       RECO_RETURN_IF_ERROR(ValidateSpaceName(config.spaces[i].name));
       for (size_t j = 0; j < i; ++j) {
@@ -218,6 +228,7 @@ class EngineImpl final : public Engine {
     c->layout.next_storage = static_cast<uint32_t>(c->spaces.size());
     c->record.config = EncodeCollectionConfig(c->config, c->layout);
     RECO_RETURN_IF_ERROR(store_->CreateCollection(&c->record));
+    IndexEventTypes(c.get());
     c->next_item_id = c->record.next_item_id;
     c->last_snapshot_ms = NowMs();
     collections_[config.name] = std::move(c);
@@ -761,6 +772,590 @@ class EngineImpl final : public Engine {
       bool used = false;
       for (const auto& s : c.spaces) used |= s->storage == id;
       if (!used) RECO_RETURN_IF_ERROR(store_->DropSpaceVectors(c.record.id, id));
+    }
+    return Status::OK();
+  }
+
+  // ---- events ----
+
+  static Status ValidateEventConfig(const CollectionConfig& config) {
+    if (config.event_types.size() > 64) {
+      return Status::InvalidArgument("at most 64 event types");
+    }
+    std::set<std::string> names;
+    for (const auto& t : config.event_types) {
+      if (t.name.empty() || t.name.size() > 64 ||
+          t.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+        return Status::InvalidArgument("event type '" + t.name + "' must match [a-z0-9_-]{1,64}");
+      }
+      if (!(t.weight > 0) || !std::isfinite(t.weight)) {
+        return Status::InvalidArgument("event type '" + t.name + "' needs a weight > 0");
+      }
+      if (!names.insert(t.name).second) {
+        return Status::InvalidArgument("event type '" + t.name + "' is declared twice");
+      }
+    }
+    if (config.unknown_items != "reject" && config.unknown_items != "create") {
+      return Status::InvalidArgument("unknown_items must be 'reject' or 'create', not '" +
+                                     config.unknown_items + "'");
+    }
+    return Status::OK();
+  }
+
+  static void IndexEventTypes(Collection* c) {
+    c->event_type_index.clear();
+    for (size_t i = 0; i < c->config.event_types.size(); ++i) {
+      c->event_type_index[c->config.event_types[i].name] = static_cast<uint8_t>(i);
+    }
+  }
+
+  std::string EventTypeNames(const Collection& c) const {
+    std::string out;
+    for (const auto& t : c.config.event_types) out += (out.empty() ? "" : ", ") + t.name;
+    return out;
+  }
+
+  Status AddEvents(const std::string& collection, const std::vector<EventInput>& events,
+                   EventsResult* result) override {
+    *result = EventsResult();
+    std::shared_ptr<Collection> c;
+    RECO_RETURN_IF_ERROR(Find(collection, &c));
+    if (events.empty()) return Status::InvalidArgument("no events");
+    if (events.size() > options_.max_batch * 10) {
+      return Status::OutOfRange("a batch holds at most " + std::to_string(options_.max_batch * 10) +
+                                " events");
+    }
+    const int64_t now = NowMs();
+    std::vector<storage::EventRecord> records(events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      const EventInput& e = events[i];
+      const std::string ctx = "event " + std::to_string(i);
+      if (e.user.empty() || e.user.size() > kMaxIdBytes) {
+        return Status::InvalidArgument(ctx + ": user id must have 1.." +
+                                       std::to_string(kMaxIdBytes) + " bytes");
+      }
+      if (e.item.empty()) return Status::InvalidArgument(ctx + ": item id is empty");
+      auto type = c->event_type_index.find(e.type);
+      if (type == c->event_type_index.end()) {
+        return Status::InvalidArgument(ctx + ": unknown event type '" + e.type +
+                                       "' (types: " + EventTypeNames(*c) + ")");
+      }
+      if (!std::isfinite(e.value)) return Status::InvalidArgument(ctx + ": value is not finite");
+      const int64_t t = e.time_ms == 0 ? now : e.time_ms;
+      if (t > now + 86400000) {
+        return Status::InvalidArgument(ctx + ": time " + std::to_string(t) +
+                                       " ms is more than a day in the future");
+      }
+      if (t < 0) return Status::InvalidArgument(ctx + ": time is before 1970");
+      records[i].type = type->second;
+      records[i].value = static_cast<float>(e.value);
+      records[i].time_ms = t;
+    }
+    // Items: known ids, or placeholders when the collection creates them.
+    std::unordered_map<std::string, uint64_t> item_ids;
+    std::vector<std::string> unknown;
+    {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      for (const auto& e : events) {
+        if (item_ids.count(e.item)) continue;
+        uint64_t iid;
+        Status st = store_->LookupId(c->record.id, e.item, &iid);
+        if (st.ok()) {
+          item_ids[e.item] = iid;
+        } else if (st.IsNotFound()) {
+          item_ids[e.item] = 0;
+          unknown.push_back(e.item);
+        } else {
+          return st;
+        }
+      }
+    }
+    if (!unknown.empty()) {
+      if (c->config.unknown_items != "create") {
+        return Status::NotFound(
+            "item '" + unknown[0] + "' does not exist in collection " + Quote(collection) +
+            (unknown.size() > 1
+                 ? " (and " + std::to_string(unknown.size() - 1) + " more unknown items)"
+                 : "") +
+            "; no event was stored");
+      }
+      RECO_RETURN_IF_ERROR(CreatePlaceholders(c.get(), unknown, &item_ids));
+      result->placeholders = unknown.size();
+    }
+    std::lock_guard<std::mutex> users(c->users_mu);
+    std::vector<std::pair<std::string, uint64_t>> new_users;
+    std::unordered_map<std::string, uint64_t> user_ids;
+    uint64_t next = c->next_user_id;
+    for (size_t i = 0; i < events.size(); ++i) {
+      auto it = user_ids.find(events[i].user);
+      if (it == user_ids.end()) {
+        uint64_t uid;
+        Status st = store_->LookupUser(c->record.id, events[i].user, &uid);
+        if (st.IsNotFound()) {
+          uid = next++;
+          new_users.emplace_back(events[i].user, uid);
+        } else if (!st.ok()) {
+          return st;
+        }
+        it = user_ids.emplace(events[i].user, uid).first;
+      }
+      records[i].user = it->second;
+      records[i].item = item_ids.at(events[i].item);
+    }
+    RECO_RETURN_IF_ERROR(store_->WriteEvents(c->record.id, new_users, next, records));
+    c->next_user_id = next;
+    result->accepted = records.size();
+    return Status::OK();
+  }
+
+  Status CreatePlaceholders(Collection* c, const std::vector<std::string>& ids,
+                            std::unordered_map<std::string, uint64_t>* item_ids) {
+    std::unique_lock<std::shared_mutex> lock(c->mu);
+    if (c->dropped) return NotFoundCollection(c->config.name);
+    uint64_t next_id = c->next_item_id;
+    std::vector<storage::ItemWrite> writes;
+    const int64_t now = NowMs();
+    for (const auto& id : ids) {
+      uint64_t iid;
+      if (store_->LookupId(c->record.id, id, &iid).ok()) {  // made meanwhile
+        (*item_ids)[id] = iid;
+        continue;
+      }
+      if (id.size() > kMaxIdBytes) return Status::InvalidArgument("item id is too long");
+      storage::ItemWrite w;
+      w.item.id = id;
+      w.item.internal_id = next_id++;
+      w.item.attributes["placeholder"] = true;
+      w.item.created_ms = w.item.updated_ms = now;
+      for (const auto& s : c->spaces) w.clear_spaces.push_back(s->storage);
+      writes.push_back(std::move(w));
+    }
+    if (writes.empty()) return Status::OK();
+    RECO_RETURN_IF_ERROR(c->attributes.CheckBatch({&writes[0].item.attributes}));
+    storage::Counters counters{next_id, c->change_seq + 1};
+    RECO_RETURN_IF_ERROR(store_->WriteItems(c->record.id, writes, counters));
+    c->next_item_id = next_id;
+    c->change_seq = counters.change_seq;
+    for (const auto& w : writes) {
+      c->attributes.Insert(w.item.internal_id, w.item.attributes);
+      c->external_ids[w.item.internal_id] = w.item.id;
+      (*item_ids)[w.item.id] = w.item.internal_id;
+    }
+    return Status::OK();
+  }
+
+  // ---- recommendations ----
+
+  struct HistoryEntry {
+    uint64_t item;
+    double weight;
+    uint8_t type;
+  };
+
+  // A user's recent events as weighted items: type weight x (rating value) x recency decay,
+  // summed per item.
+  Status UserHistory(const Collection& c, uint64_t uid, uint32_t limit, double half_life_days,
+                     std::vector<HistoryEntry>* out, std::unordered_set<uint64_t>* seen,
+                     const std::set<uint8_t>& seen_types) {
+    out->clear();
+    int64_t newest = 0;
+    std::unordered_map<uint64_t, HistoryEntry> by_item;
+    std::vector<uint64_t> order;
+    uint32_t taken = 0;
+    RECO_RETURN_IF_ERROR(
+        store_->ScanUserEvents(c.record.id, uid, [&](const storage::EventRecord& e) {
+          if (seen_types.empty() || seen_types.count(e.type)) seen->insert(e.item);
+          if (taken >= limit) return true;  // keep scanning: older events still count as seen
+          ++taken;
+          if (newest == 0) newest = e.time_ms;
+          const EventType& t =
+              c.config.event_types[std::min<size_t>(e.type, c.config.event_types.size() - 1)];
+          double w = t.weight * (t.name == "rating" ? e.value : 1.0);
+          double age_days = double(newest - e.time_ms) / 86400000.0;
+          w *= std::pow(0.5, age_days / std::max(half_life_days, 1e-3));
+          auto [it, fresh] = by_item.try_emplace(e.item, HistoryEntry{e.item, 0, e.type});
+          it->second.weight += w;
+          if (fresh) order.push_back(e.item);
+          return true;
+        }));
+    for (uint64_t item : order) out->push_back(by_item[item]);
+    return Status::OK();
+  }
+
+  // Σ weight · vector, normalised, from stored vectors of a space. False when none exists.
+  bool Profile(const Collection& c, const Space& space, const std::vector<HistoryEntry>& history,
+               std::vector<float>* out) {
+    out->assign(space.config.dim, 0.0f);
+    bool any = false;
+    for (const auto& h : history) {
+      storage::VectorRecord v;
+      if (!store_->GetVector(c.record.id, space.storage, h.item, &v).ok()) continue;
+      if (v.values.size() != out->size()) continue;
+      double norm = 0;
+      for (float x : v.values) norm += double(x) * x;
+      norm = norm > 0 ? std::sqrt(norm) : 1;
+      for (size_t d = 0; d < out->size(); ++d) (*out)[d] += float(h.weight * v.values[d] / norm);
+      any = true;
+    }
+    return any;
+  }
+
+  Status Recommend(const RecommendQuery& q, std::vector<Recommendation>* out) override {
+    out->clear();
+    std::shared_ptr<Collection> c;
+    RECO_RETURN_IF_ERROR(Find(q.collection, &c));
+    if (q.k == 0 || q.k > options_.max_k) {
+      return Status::OutOfRange("k = " + std::to_string(q.k) + " is outside 1.." +
+                                std::to_string(options_.max_k));
+    }
+    if (q.user.empty() && q.positive.empty()) {
+      return Status::InvalidArgument("recommend needs a user or positive example items");
+    }
+    if (q.mmr_lambda < 0 || q.mmr_lambda > 1 || q.popularity_weight < 0 ||
+        q.popularity_weight > 1 || q.freshness_weight < 0 || q.freshness_weight > 1) {
+      return Status::OutOfRange("mmr_lambda, popularity_weight and freshness_weight are 0..1");
+    }
+    if (q.strategy != "average" && q.strategy != "best") {
+      return Status::InvalidArgument("strategy must be 'average' or 'best'");
+    }
+    std::shared_ptr<const filter::Expr> expr;
+    if (!q.filter.empty()) RECO_RETURN_IF_ERROR(filter::Parse(q.filter, &expr));
+    std::set<uint8_t> seen_types;
+    for (const auto& t : q.seen_types) {
+      auto it = c->event_type_index.find(t);
+      if (it == c->event_type_index.end()) {
+        return Status::InvalidArgument("unknown event type '" + t +
+                                       "' in seen_types (types: " + EventTypeNames(*c) + ")");
+      }
+      seen_types.insert(it->second);
+    }
+
+    std::shared_lock<std::shared_mutex> lock(c->mu);
+    // Which spaces, with what weights.
+    std::vector<std::pair<const Space*, double>> spaces;
+    if (q.spaces.empty()) {
+      for (const auto& s : c->spaces) spaces.emplace_back(s.get(), 1.0);
+    } else {
+      for (const auto& [name, weight] : q.spaces) {
+        const Space* s = name.empty() ? nullptr : c->FindSpace(name);
+        if (s == nullptr) {
+          return Status::NotFound("space " + Quote(name) + " does not exist in collection " +
+                                  Quote(q.collection) + " (spaces: " + c->SpaceNames() + ")");
+        }
+        if (!(weight >= 0)) return Status::InvalidArgument("space weights must be >= 0");
+        spaces.emplace_back(s, weight);
+      }
+    }
+    filter::IdSet matching;
+    std::unique_ptr<IdSetFilter> id_filter;
+    if (expr) {
+      RECO_RETURN_IF_ERROR(c->attributes.Evaluate(*expr, &matching));
+      if (matching.empty()) return Status::OK();
+      id_filter = std::make_unique<IdSetFilter>(matching);
+    }
+
+    // The profile: a user's history, or the examples.
+    std::vector<HistoryEntry> history, negatives;
+    std::unordered_set<uint64_t> excluded;
+    std::string source = "profile";
+    if (!q.user.empty()) {
+      uint64_t uid;
+      Status st = store_->LookupUser(c->record.id, q.user, &uid);
+      if (st.ok()) {
+        std::unordered_set<uint64_t> seen;
+        RECO_RETURN_IF_ERROR(
+            UserHistory(*c, uid, q.history, q.half_life_days, &history, &seen, seen_types));
+        if (q.exclude_seen) excluded.insert(seen.begin(), seen.end());
+      } else if (!st.IsNotFound()) {
+        return st;
+      }
+    }
+    if (!q.positive.empty() || !q.negative.empty()) source = q.user.empty() ? "examples" : source;
+    for (const auto* list : {&q.positive, &q.negative}) {
+      for (const auto& id : *list) {
+        uint64_t iid;
+        if (!store_->LookupId(c->record.id, id, &iid).ok()) continue;  // skipped, not fatal
+        (list == &q.positive ? history : negatives).push_back({iid, 1.0, 0});
+        excluded.insert(iid);
+      }
+    }
+    for (const auto& id : q.exclude) {
+      uint64_t iid;
+      if (store_->LookupId(c->record.id, id, &iid).ok()) excluded.insert(iid);
+    }
+
+    const size_t want = q.k;
+    const size_t fetch = std::min<size_t>(options_.max_k, (want + excluded.size()) * 3 + 10);
+    std::unordered_map<uint64_t, std::map<std::string, double>> parts;
+    std::unordered_map<uint64_t, double> total;
+    bool used_profile = false;
+    for (const auto& [space, weight] : spaces) {
+      if (weight == 0) continue;
+      std::vector<std::vector<float>> queries;
+      if (q.strategy == "best" && history.size() > 1) {
+        for (const auto& h : history) {
+          std::vector<float> v;
+          if (Profile(*c, *space, {h}, &v)) queries.push_back(std::move(v));
+        }
+      } else {
+        std::vector<float> v;
+        if (Profile(*c, *space, history, &v)) {
+          std::vector<float> neg;
+          if (Profile(*c, *space, negatives, &neg)) {
+            for (size_t d = 0; d < v.size(); ++d) v[d] -= 0.5f * neg[d];
+          }
+          queries.push_back(std::move(v));
+        }
+      }
+      for (const auto& query : queries) {
+        std::vector<index::Neighbor> found;
+        RECO_RETURN_IF_ERROR(
+            space->index->Search(query.data(), fetch, {}, id_filter.get(), &found));
+        used_profile = true;
+        for (const auto& n : found) {
+          if (excluded.count(n.id)) continue;
+          double& part = parts[n.id]["space:" + space->config.name];
+          part = std::max(part, weight * n.score);  // "best": the best example's score
+        }
+      }
+    }
+    for (auto& [iid, p] : parts) {
+      double sum = 0;
+      for (const auto& [name, v] : p) sum += v;
+      total[iid] = sum;
+    }
+    if (!used_profile) {
+      // Cold start: trending items (within the filter).
+      source = "trending";
+      std::vector<std::pair<uint64_t, double>> trending;
+      RECO_RETURN_IF_ERROR(TrendingIds(*c, 14, 3, &trending));
+      for (const auto& [iid, score] : trending) {
+        if (excluded.count(iid) || (id_filter && !id_filter->Contains(iid))) continue;
+        total[iid] = score;
+        parts[iid]["trending"] = score;
+      }
+    }
+    // Popularity and freshness blending.
+    if (q.popularity_weight > 0 || q.freshness_weight > 0) {
+      std::unordered_map<uint64_t, double> pop;
+      if (q.popularity_weight > 0) {
+        std::vector<std::pair<uint64_t, double>> counts;
+        RECO_RETURN_IF_ERROR(TrendingIds(*c, 30, 1e9, &counts));
+        double top = 1;
+        for (const auto& [iid, n] : counts) top = std::max(top, n);
+        for (const auto& [iid, n] : counts) pop[iid] = std::log1p(n) / std::log1p(top);
+      }
+      const int64_t now = NowMs();
+      for (auto& [iid, score] : total) {
+        double p = pop.count(iid) ? pop[iid] : 0.0;
+        double fresh = 0;
+        if (q.freshness_weight > 0) {
+          Item item;
+          if (store_->GetItem(c->record.id, iid, &item).ok()) {
+            fresh = std::pow(0.5, double(now - item.created_ms) / (30.0 * 86400000.0));
+          }
+        }
+        const double rest = 1 - q.popularity_weight - q.freshness_weight;
+        score = std::max(rest, 0.0) * score + q.popularity_weight * p + q.freshness_weight * fresh;
+        if (q.popularity_weight > 0) parts[iid]["popularity"] = p;
+        if (q.freshness_weight > 0) parts[iid]["freshness"] = fresh;
+      }
+    }
+    std::vector<std::pair<uint64_t, double>> ranked(total.begin(), total.end());
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    if (q.mmr_lambda < 1.0 && !spaces.empty() && ranked.size() > 1) {
+      ranked = Mmr(*c, *spaces[0].first, ranked, want, q.mmr_lambda, &parts);
+    }
+    if (ranked.size() > want) ranked.resize(want);
+    for (const auto& [iid, score] : ranked) {
+      auto it = c->external_ids.find(iid);
+      if (it == c->external_ids.end()) continue;
+      Recommendation r;
+      r.id = it->second;
+      r.score = score;
+      r.source = source;
+      if (q.explain) {
+        r.parts = parts[iid];
+        r.because = Because(*c, spaces.empty() ? nullptr : spaces[0].first, iid, history);
+      }
+      out->push_back(std::move(r));
+    }
+    return Status::OK();
+  }
+
+  // Maximal marginal relevance over the candidates' vectors in `space`.
+  std::vector<std::pair<uint64_t, double>> Mmr(
+      const Collection& c, const Space& space, const std::vector<std::pair<uint64_t, double>>& in,
+      size_t want, double lambda,
+      std::unordered_map<uint64_t, std::map<std::string, double>>* parts) {
+    const size_t n = std::min(in.size(), want * 4);
+    std::vector<std::vector<float>> vecs(n);
+    for (size_t i = 0; i < n; ++i) {
+      storage::VectorRecord v;
+      if (store_->GetVector(c.record.id, space.storage, in[i].first, &v).ok()) {
+        double norm = 0;
+        for (float x : v.values) norm += double(x) * x;
+        norm = norm > 0 ? std::sqrt(norm) : 1;
+        for (auto& x : v.values) x = float(x / norm);
+        vecs[i] = std::move(v.values);
+      }
+    }
+    std::vector<bool> used(n, false);
+    std::vector<std::pair<uint64_t, double>> out;
+    for (size_t round = 0; round < std::min(n, want); ++round) {
+      double best = -1e300;
+      size_t pick = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (used[i]) continue;
+        double sim = 0;
+        for (const auto& chosen : out) {
+          size_t j = 0;
+          while (in[j].first != chosen.first) ++j;
+          if (vecs[i].empty() || vecs[j].empty()) continue;
+          double dot = 0;
+          for (size_t d = 0; d < vecs[i].size(); ++d) dot += vecs[i][d] * vecs[j][d];
+          sim = std::max(sim, dot);
+        }
+        double value = lambda * in[i].second - (1 - lambda) * sim;
+        if (value > best) {
+          best = value;
+          pick = i;
+        }
+      }
+      used[pick] = true;
+      (*parts)[in[pick].first]["mmr"] = best;
+      out.emplace_back(in[pick].first, best);
+    }
+    return out;
+  }
+
+  // The history items most similar to `iid` (up to three), for explanations.
+  std::vector<std::string> Because(const Collection& c, const Space* space, uint64_t iid,
+                                   const std::vector<HistoryEntry>& history) {
+    std::vector<std::string> out;
+    if (space == nullptr || history.empty()) return out;
+    storage::VectorRecord target;
+    if (!store_->GetVector(c.record.id, space->storage, iid, &target).ok()) return out;
+    std::vector<std::pair<double, uint64_t>> sims;
+    for (const auto& h : history) {
+      storage::VectorRecord v;
+      if (!store_->GetVector(c.record.id, space->storage, h.item, &v).ok()) continue;
+      double dot = 0;
+      for (size_t d = 0; d < v.values.size() && d < target.values.size(); ++d) {
+        dot += double(v.values[d]) * target.values[d];
+      }
+      sims.emplace_back(dot, h.item);
+    }
+    std::sort(sims.rbegin(), sims.rend());
+    for (size_t i = 0; i < sims.size() && i < 3; ++i) {
+      auto it = c.external_ids.find(sims[i].second);
+      if (it != c.external_ids.end()) out.push_back(it->second);
+    }
+    return out;
+  }
+
+  // Time-decayed event weights per item over the last `days` days (caller holds c.mu).
+  Status TrendingIds(const Collection& c, uint32_t days, double half_life_days,
+                     std::vector<std::pair<uint64_t, double>>* out) {
+    const int32_t today = static_cast<int32_t>(NowMs() / 86400000);
+    std::unordered_map<uint64_t, double> score;
+    RECO_RETURN_IF_ERROR(store_->ScanCounts(
+        c.record.id, today - static_cast<int32_t>(days) + 1, today,
+        [&](int32_t day, uint8_t type, uint64_t item, uint64_t count) {
+          if (!c.external_ids.count(item)) return;
+          double w = type < c.config.event_types.size() ? c.config.event_types[type].weight : 1;
+          score[item] += w * count * std::pow(0.5, (today - day) / std::max(half_life_days, 1e-3));
+        }));
+    out->assign(score.begin(), score.end());
+    std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    return Status::OK();
+  }
+
+  // ---- analytics ----
+
+  Status TopItems(const std::string& collection, const std::string& type, uint32_t days, uint32_t k,
+                  std::vector<TopItem>* out) override {
+    out->clear();
+    std::shared_ptr<Collection> c;
+    RECO_RETURN_IF_ERROR(Find(collection, &c));
+    if (days == 0 || days > 36500) return Status::OutOfRange("days must be 1..36500");
+    if (k == 0 || k > options_.max_k)
+      return Status::OutOfRange("k is outside 1.." + std::to_string(options_.max_k));
+    int type_number = -1;
+    if (!type.empty()) {
+      auto it = c->event_type_index.find(type);
+      if (it == c->event_type_index.end()) {
+        return Status::InvalidArgument("unknown event type '" + type +
+                                       "' (types: " + EventTypeNames(*c) + ")");
+      }
+      type_number = it->second;
+    }
+    std::shared_lock<std::shared_mutex> lock(c->mu);
+    const int32_t today = static_cast<int32_t>(NowMs() / 86400000);
+    std::unordered_map<uint64_t, double> counts;
+    RECO_RETURN_IF_ERROR(store_->ScanCounts(c->record.id, today - static_cast<int32_t>(days) + 1,
+                                            today,
+                                            [&](int32_t, uint8_t t, uint64_t item, uint64_t n) {
+                                              if (type_number < 0 || t == type_number)
+                                                counts[item] += n;
+                                            }));
+    std::vector<std::pair<uint64_t, double>> ranked(counts.begin(), counts.end());
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    for (const auto& [iid, n] : ranked) {
+      if (out->size() == k) break;
+      auto it = c->external_ids.find(iid);
+      if (it != c->external_ids.end()) out->push_back({it->second, n});
+    }
+    return Status::OK();
+  }
+
+  Status Trending(const std::string& collection, uint32_t days, double half_life_days, uint32_t k,
+                  std::vector<TopItem>* out) override {
+    out->clear();
+    std::shared_ptr<Collection> c;
+    RECO_RETURN_IF_ERROR(Find(collection, &c));
+    if (days == 0 || days > 36500) return Status::OutOfRange("days must be 1..36500");
+    if (k == 0 || k > options_.max_k)
+      return Status::OutOfRange("k is outside 1.." + std::to_string(options_.max_k));
+    if (!(half_life_days > 0)) return Status::OutOfRange("half_life_days must be > 0");
+    std::shared_lock<std::shared_mutex> lock(c->mu);
+    std::vector<std::pair<uint64_t, double>> ranked;
+    RECO_RETURN_IF_ERROR(TrendingIds(*c, days, half_life_days, &ranked));
+    for (const auto& [iid, score] : ranked) {
+      if (out->size() == k) break;
+      out->push_back({c->external_ids.at(iid), score});
+    }
+    return Status::OK();
+  }
+
+  Status EventsPerDay(const std::string& collection, uint32_t days,
+                      std::vector<DayCount>* out) override {
+    out->clear();
+    std::shared_ptr<Collection> c;
+    RECO_RETURN_IF_ERROR(Find(collection, &c));
+    if (days == 0 || days > 3660) return Status::OutOfRange("days must be 1..3660");
+    const int64_t today = NowMs() / 86400000;
+    const int64_t first = today - days + 1;
+    std::map<int64_t, DayCount> per_day;
+    std::map<int64_t, std::unordered_set<uint64_t>> users;
+    RECO_RETURN_IF_ERROR(store_->ScanEvents(c->record.id, [&](const storage::EventRecord& e) {
+      const int64_t day = e.time_ms / 86400000;
+      if (day < first || day > today) return;
+      per_day[day].events++;
+      users[day].insert(e.user);
+    }));
+    for (int64_t d = first; d <= today; ++d) {
+      DayCount dc;
+      dc.day_ms = d * 86400000;
+      if (per_day.count(d)) dc.events = per_day[d].events;
+      if (users.count(d)) dc.users = users[d].size();
+      out->push_back(dc);
     }
     return Status::OK();
   }
@@ -1420,6 +2015,12 @@ class EngineImpl final : public Engine {
           if (!st.ok()) Warn("rebuilding space " + Quote(s->config.name) + ": " + st.message());
         }
       }
+      if (c->config.retention_days > 0 && NowMs() - c->last_retention_ms > 3600 * 1000) {
+        c->last_retention_ms = NowMs();
+        Status st = store_->DropEventsBefore(
+            c->record.id, NowMs() - int64_t{c->config.retention_days} * 86400000);
+        if (!st.ok()) Warn("event retention of " + Quote(c->config.name) + ": " + st.message());
+      }
       if (NowMs() - c->last_snapshot_ms >= options_.snapshot_interval_ms) {
         Status st = SnapshotCollection(c.get());
         if (!st.ok()) Warn("writing index files of " + Quote(c->config.name) + ": " + st.message());
@@ -1444,6 +2045,10 @@ class EngineImpl final : public Engine {
 };
 
 }  // namespace
+
+std::vector<EventType> DefaultEventTypes() {
+  return {{"view", 1}, {"click", 2}, {"cart", 4}, {"purchase", 8}, {"rating", 1}};
+}
 
 Status Engine::Open(const EngineOptions& options, std::unique_ptr<Engine>* engine) {
   if (options.data_dir.empty()) return Status::InvalidArgument("data directory is empty");

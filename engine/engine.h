@@ -43,9 +43,77 @@ struct SpaceConfig {
   std::map<std::string, std::string> index_options;
 };
 
+// An event type and how much it says about interest (a purchase more than a view).
+struct EventType {
+  std::string name;     // [a-z0-9_-]+
+  double weight = 1.0;  // > 0; for "rating" the event's value multiplies it
+};
+
+// Defaults: view 1, click 2, cart 4, purchase 8, rating 1 (value-weighted).
+std::vector<EventType> DefaultEventTypes();
+
 struct CollectionConfig {
   std::string name;  // [A-Za-z0-9_.-]+, at most 128 bytes
   std::vector<SpaceConfig> spaces;
+  std::vector<EventType> event_types;  // empty = DefaultEventTypes(); at most 64
+  // Events for an item that does not exist: "reject" the event, or "create" a placeholder
+  // item (no text, no vectors) so the event is kept.
+  std::string unknown_items = "reject";
+  uint32_t retention_days = 0;  // events older than this are dropped; 0 = keep them all
+};
+
+struct EventInput {
+  std::string user;
+  std::string item;
+  std::string type = "view";
+  double value = 1.0;   // a rating's value; 1 otherwise
+  int64_t time_ms = 0;  // unix milliseconds; 0 = now
+};
+
+struct EventsResult {
+  uint64_t accepted = 0;
+  uint64_t placeholders = 0;  // items created for unknown ids (unknown_items = "create")
+};
+
+// Recommendations for a user (from their events) or from example items.
+struct RecommendQuery {
+  std::string collection;
+  std::string user;                   // "" when recommending from examples only
+  std::vector<std::string> positive;  // example items the result should resemble
+  std::vector<std::string> negative;  // example items it should not
+  std::string strategy = "average";   // examples: "average" vector or "best" score
+  uint32_t k = 10;
+  std::string filter;                    // attribute filter, as in Query
+  bool exclude_seen = true;              // leave out items the user had events with
+  std::vector<std::string> seen_types;   // which event types count as seen; empty = all
+  std::vector<std::string> exclude;      // more ids to leave out
+  std::map<std::string, double> spaces;  // space -> blend weight; empty = every vector space
+  double mmr_lambda = 1.0;               // 1 = no diversification; lower trades relevance for it
+  double popularity_weight = 0.0;        // 0..1 blend of recent popularity into the score
+  double freshness_weight = 0.0;         // 0..1 blend of item recency into the score
+  uint32_t history = 50;                 // most recent events that form the profile
+  double half_life_days = 14;            // recency weighting of those events
+  bool explain = false;
+};
+
+struct Recommendation {
+  std::string id;
+  double score = 0;
+  // With explain: where the score came from.
+  std::map<std::string, double> parts;  // "space:NAME", "popularity", "freshness", "mmr"
+  std::vector<std::string> because;     // history or example items most like this one
+  std::string source;                   // "profile", "examples", "trending"
+};
+
+struct TopItem {
+  std::string id;
+  double score = 0;  // events (top) or time-decayed events (trending)
+};
+
+struct DayCount {
+  int64_t day_ms = 0;  // start of the UTC day
+  uint64_t events = 0;
+  uint64_t users = 0;  // distinct users with events that day
 };
 
 struct SpaceStats {
@@ -168,6 +236,20 @@ class Engine {
   virtual Status Backup(const std::string& dir) = 0;
   // Writes every index file now (also done in the background and at shutdown).
   virtual Status Flush() = 0;
+
+  // ---- events, recommendations, analytics ----
+  virtual Status AddEvents(const std::string& collection, const std::vector<EventInput>& events,
+                           EventsResult* result) = 0;
+  virtual Status Recommend(const RecommendQuery& query, std::vector<Recommendation>* out) = 0;
+  // Items with the most events of `type` ("" = all types) in the last `days` days.
+  virtual Status TopItems(const std::string& collection, const std::string& type, uint32_t days,
+                          uint32_t k, std::vector<TopItem>* out) = 0;
+  // Items by time-decayed event weight (half-life in days) over the last `days` days.
+  virtual Status Trending(const std::string& collection, uint32_t days, double half_life_days,
+                          uint32_t k, std::vector<TopItem>* out) = 0;
+  // Events and distinct users per day for the last `days` days.
+  virtual Status EventsPerDay(const std::string& collection, uint32_t days,
+                              std::vector<DayCount>* out) = 0;
 
   // Re-embeds every item of a plugin space in the background — after a model change, or with
   // new plugin options (merged into the space's; an empty value removes one) — while queries

@@ -469,8 +469,10 @@ void Parse(const uint8_t* data, size_t size, bool header_only, Parsed* p) {
     throw Error("truncated or corrupt DICOM file: parsing stopped after " +
                 std::to_string(ds.Size()) + " data elements");
   }
-  // The deflate reader reads ahead in blocks, so short reads are normal there.
-  if (buf.truncated() && p->ts != gdcm::TransferSyntax::DeflatedExplicitVRLittleEndian) {
+  // The deflate reader reads ahead in blocks, so short reads are normal there. A header-only
+  // read has stopped at the pixel data, whose value it may have started reading.
+  if (!header_only && buf.truncated() &&
+      p->ts != gdcm::TransferSyntax::DeflatedExplicitVRLittleEndian) {
     throw Error("truncated DICOM file: the data ends inside a data element (" +
                 std::to_string(size) + " bytes)");
   }
@@ -1245,34 +1247,8 @@ void PutText(nlohmann::json* j, const char* key, const std::string& value, const
   (*j)[key] = scrub ? (*scrub)(v) : v;
 }
 
-}  // namespace
-
-void QuietGdcm() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    gdcm::Trace::SetDebug(false);
-    gdcm::Trace::SetWarning(false);
-    gdcm::Trace::SetError(false);
-  });
-}
-
-DecodedImage DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& options) {
-  QuietGdcm();
-  Parsed p;
-  Parse(data, size, /*header_only=*/false, &p);
-  try {
-    return DecodePixels(p, options);
-  } catch (const std::exception& e) {
-    throw Error(p.scrub(e.what()));
-  } catch (...) {
-    throw Error("unknown error while decoding the pixel data");
-  }
-}
-
-std::string Describe(const uint8_t* data, size_t size, bool keep_identifying) {
-  QuietGdcm();
-  Parsed p;
-  Parse(data, size, /*header_only=*/true, &p);
+// describe() of a parsed data set.
+std::string DescribeParsed(const Parsed& p, bool keep_identifying) {
   const gdcm::DataSet& ds = p.ds();
   const bool latin1 = IsLatin1(ds);
   const Scrubber* scrub = keep_identifying ? nullptr : &p.scrub;
@@ -1318,6 +1294,40 @@ std::string Describe(const uint8_t* data, size_t size, bool keep_identifying) {
     }
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+void QuietGdcm() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    gdcm::Trace::SetDebug(false);
+    gdcm::Trace::SetWarning(false);
+    gdcm::Trace::SetError(false);
+  });
+}
+
+DecodedImage DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& options,
+                         std::string* description, bool keep_identifying) {
+  QuietGdcm();
+  Parsed p;
+  Parse(data, size, /*header_only=*/false, &p);
+  try {
+    DecodedImage image = DecodePixels(p, options);
+    if (description != nullptr) *description = DescribeParsed(p, keep_identifying);
+    return image;
+  } catch (const std::exception& e) {
+    throw Error(p.scrub(e.what()));
+  } catch (...) {
+    throw Error("unknown error while decoding the pixel data");
+  }
+}
+
+std::string Describe(const uint8_t* data, size_t size, bool keep_identifying) {
+  QuietGdcm();
+  Parsed p;
+  Parse(data, size, /*header_only=*/true, &p);
+  return DescribeParsed(p, keep_identifying);
 }
 
 }  // namespace dicom

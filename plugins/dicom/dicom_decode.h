@@ -42,11 +42,14 @@ void QuietGdcm();
 // Decodes the middle frame of a DICOM file (a multi-frame object embeds its middle frame):
 // rescale slope/intercept, VOI window, MONOCHROME1 inversion, PALETTE COLOR through its LUT,
 // YBR to RGB. Throws std::runtime_error with a clear message (without the input's index).
-DecodedImage DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& options);
+// When `description` is given, it also receives Describe()'s JSON of the file.
+DecodedImage DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& options,
+                         std::string* description = nullptr, bool keep_identifying = false);
 
 // The searchable header attributes of a DICOM file as a JSON object (see dicom_plugin.cc for
 // the keys). Identifying attributes are left out, and scrubbed from the free-text ones, unless
-// keep_identifying. Reads the header only (stops at the pixel data).
+// keep_identifying. Reads the header only (stops at the pixel data), so a file truncated in its
+// pixel data is still described.
 std::string Describe(const uint8_t* data, size_t size, bool keep_identifying);
 
 }  // namespace dicom

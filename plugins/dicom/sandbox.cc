@@ -1,7 +1,8 @@
 // The forked decoder process (see sandbox.h).
 //
 // Wire format, child to parent, one record per input in order:
-//   'I' u32 channels, u32 rows, u32 cols, float[channels * rows * cols]   a decoded frame
+//   'I' u32 channels, u32 rows, u32 cols, float[channels * rows * cols],  a decoded frame and
+//       u32 length, bytes                                                 its describe() JSON
 //   'E' u32 length, bytes                                                 an error (last record)
 //   'T' u32 length, bytes                                                 describe() JSON
 #include "sandbox.h"
@@ -27,6 +28,7 @@ namespace dicom {
 namespace {
 
 constexpr uint32_t kMaxSide = 65535;
+constexpr uint32_t kMaxText = 1u << 24;
 
 // ---------------------------------------------------------------------------------------------
 // Child side. Nothing here may throw or return to the caller's stack frames.
@@ -207,13 +209,16 @@ std::string Prefix(size_t i) { return "input " + std::to_string(i) + ": "; }
 }  // namespace
 
 void DecodeIsolated(const reco_input* inputs, size_t n, const DecodeOptions& options,
-                    int timeout_ms, const std::function<void(size_t, DecodedImage&&)>& sink) {
+                    bool keep_identifying, int timeout_ms,
+                    const std::function<void(size_t, DecodedImage&&, std::string&&)>& sink) {
   if (n == 0) return;
   Child child(timeout_ms, [&](int fd) {
     for (size_t i = 0; i < n; ++i) {
       DecodedImage image;
+      std::string description;
       try {
-        image = DecodeImage(inputs[i].data, inputs[i].data ? inputs[i].size : 0, options);
+        image = DecodeImage(inputs[i].data, inputs[i].data ? inputs[i].size : 0, options,
+                            &description, keep_identifying);
       } catch (const std::exception& e) {
         WriteText(fd, 'E', e.what());
         return;
@@ -224,7 +229,9 @@ void DecodeIsolated(const reco_input* inputs, size_t n, const DecodeOptions& opt
       const char kind = 'I';
       if (!WriteAll(fd, &kind, 1) || !WriteU32(fd, image.channels) || !WriteU32(fd, image.rows) ||
           !WriteU32(fd, image.cols) ||
-          !WriteAll(fd, image.pixels.data(), image.pixels.size() * sizeof(float))) {
+          !WriteAll(fd, image.pixels.data(), image.pixels.size() * sizeof(float)) ||
+          !WriteU32(fd, static_cast<uint32_t>(description.size())) ||
+          !WriteAll(fd, description.data(), description.size())) {
         return;
       }
     }
@@ -234,11 +241,11 @@ void DecodeIsolated(const reco_input* inputs, size_t n, const DecodeOptions& opt
     if (!child.Read(&kind, 1)) throw std::runtime_error(Prefix(i) + child.Failure());
     if (kind == 'E') {
       uint32_t len = 0;
-      std::string message(1 << 16, '\0');
-      if (!child.ReadU32(&len) || len > message.size() || !child.Read(message.data(), len)) {
+      if (!child.ReadU32(&len) || len > kMaxText) {
         throw std::runtime_error(Prefix(i) + child.Failure());
       }
-      message.resize(len);
+      std::string message(len, '\0');
+      if (!child.Read(message.data(), len)) throw std::runtime_error(Prefix(i) + child.Failure());
       throw std::runtime_error(Prefix(i) + message);
     }
     DecodedImage image;
@@ -252,10 +259,14 @@ void DecodeIsolated(const reco_input* inputs, size_t n, const DecodeOptions& opt
       throw std::runtime_error(Prefix(i) + "the decoder process sent a malformed image");
     }
     image.pixels.resize(values);
-    if (!child.Read(image.pixels.data(), values * sizeof(float))) {
+    uint32_t len = 0;
+    if (!child.Read(image.pixels.data(), values * sizeof(float)) || !child.ReadU32(&len) ||
+        len > kMaxText) {
       throw std::runtime_error(Prefix(i) + child.Failure());
     }
-    sink(i, std::move(image));
+    std::string description(len, '\0');
+    if (!child.Read(description.data(), len)) throw std::runtime_error(Prefix(i) + child.Failure());
+    sink(i, std::move(image), std::move(description));
   }
 }
 
@@ -272,7 +283,7 @@ std::string DescribeIsolated(const reco_input& input, bool keep_identifying, int
   char kind = 0;
   uint32_t len = 0;
   if (!child.Read(&kind, 1) || (kind != 'T' && kind != 'E') || !child.ReadU32(&len) ||
-      len > (1u << 26)) {
+      len > kMaxText) {
     throw std::runtime_error(child.Failure());
   }
   std::string text(len, '\0');

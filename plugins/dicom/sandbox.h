@@ -24,12 +24,13 @@
 namespace reco {
 namespace dicom {
 
-// Decodes inputs [0, n) with DecodeImage() in a child process and hands each image to
-// `sink(index, image)` in order. At the first failure (a decoding error, a crash or a timeout of
-// the child) throws std::runtime_error("input I: ..."). `timeout_ms` bounds the wait for each
-// input.
+// Decodes inputs [0, n) with DecodeImage() in a child process and hands each image, with its
+// describe() JSON, to `sink(index, image, description)` in order. At the first failure (a
+// decoding error, a crash or a timeout of the child) throws std::runtime_error("input I: ...").
+// `timeout_ms` bounds the wait for each input.
 void DecodeIsolated(const reco_input* inputs, size_t n, const DecodeOptions& options,
-                    int timeout_ms, const std::function<void(size_t, DecodedImage&&)>& sink);
+                    bool keep_identifying, int timeout_ms,
+                    const std::function<void(size_t, DecodedImage&&, std::string&&)>& sink);
 
 // Describe() in a child process. Throws std::runtime_error with the reason on failure.
 std::string DescribeIsolated(const reco_input& input, bool keep_identifying, int timeout_ms);

@@ -31,6 +31,7 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -204,11 +205,18 @@ std::string Triple(const float* v) {
   return buf;
 }
 
-// The message of a c10::Error without its C++ backtrace.
-std::string TorchMessage(const c10::Error& e) {
-  std::string m = e.what_without_backtrace();
+// A torch error message without C++ backtrace; of an error raised inside a TorchScript model,
+// only the final line (the TorchScript traceback before it names the model's source lines).
+std::string TrimTorchMessage(std::string m) {
   while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  if (m.rfind("The following operation failed in the TorchScript interpreter", 0) == 0) {
+    const size_t nl = m.rfind('\n');
+    if (nl != std::string::npos) m = m.substr(nl + 1);
+  }
   return m;
+}
+std::string TorchMessage(const c10::Error& e) {
+  return TrimTorchMessage(e.what_without_backtrace());
 }
 
 void SetTorchThreadsOnce() {
@@ -413,28 +421,31 @@ class ImageEmbedder : public sdk::Embedder {
                                  (dim_ == 0 ? std::string("D") : std::to_string(dim_)) + "] or [" +
                                  std::to_string(b) + ", " +
                                  (dim_ == 0 ? std::string("D") : std::to_string(dim_)) + ", 1, 1]";
+    torch::InferenceMode guard;
+    c10::IValue result;
     try {
-      torch::InferenceMode guard;
-      const c10::IValue result = module_.forward({batch});
-      if (!result.isTensor()) {
-        Fail("model returned a " + result.tagKind() + ", expected a float tensor " + expected +
-             " (" + range() + ")");
-      }
-      at::Tensor t = result.toTensor();
-      if (t.dim() == 4 && t.size(2) == 1 && t.size(3) == 1) t = t.flatten(1);
-      const bool dim_ok = t.dim() == 2 && (dim_ == 0 || t.size(1) == dim_);
-      if (!dim_ok || t.size(0) != b) {
-        Fail("model output has shape " + ShapeString(t) + ", expected " + expected + " (" +
-             range() + ")");
-      }
-      if (!t.is_floating_point()) {
-        Fail("model output has dtype " + std::string(c10::toString(t.scalar_type())) +
-             ", expected a floating-point tensor (" + range() + ")");
-      }
-      return t.to(at::kCPU, at::kFloat).contiguous();
+      result = module_.forward({batch});
     } catch (const c10::Error& e) {
       Fail("model failed on " + range() + ": " + TorchMessage(e));
+    } catch (const std::exception& e) {  // e.g. torch::jit::JITException from a raise/assert
+      Fail("model failed on " + range() + ": " + TrimTorchMessage(e.what()));
     }
+    if (!result.isTensor()) {
+      Fail("model returned a " + result.tagKind() + ", expected a float tensor " + expected + " (" +
+           range() + ")");
+    }
+    at::Tensor t = result.toTensor();
+    if (t.dim() == 4 && t.size(2) == 1 && t.size(3) == 1) t = t.flatten(1);
+    const bool dim_ok = t.dim() == 2 && (dim_ == 0 || t.size(1) == dim_);
+    if (!dim_ok || t.size(0) != b) {
+      Fail("model output has shape " + ShapeString(t) + ", expected " + expected + " (" + range() +
+           ")");
+    }
+    if (!t.is_floating_point()) {
+      Fail("model output has dtype " + std::string(c10::toString(t.scalar_type())) +
+           ", expected a floating-point tensor (" + range() + ")");
+    }
+    return t.to(at::kCPU, at::kFloat).contiguous();
   }
 
   // L2-normalises the rows of t into out, refusing NaN/Inf and zero rows.

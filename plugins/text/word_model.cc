@@ -17,7 +17,7 @@ constexpr size_t kMaxSimilar = 3;
 constexpr float kMinSimilarity = 0.5f;
 constexpr size_t kMaxWordBytes = 128;  // longer words: only their first bytes are n-grammed
 constexpr size_t kMaxOovCache = 1u << 16;
-constexpr double kIdfRefFraction = 0.02;
+constexpr double kIdfRefFraction = 0.05;
 constexpr double kIdfFloor = 0.05;
 
 bool IsJoiner(char32_t c) { return c == '-' || c == '\'' || c == 0x2019; }

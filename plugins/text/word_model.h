@@ -16,8 +16,8 @@
 //    mean of its hashed n-gram rows (K + hash % B), rows the converter derived from the
 //    vocabulary (the mean centred vector of the words containing each n-gram);
 //  - after Fit(corpus) each word's weight is also multiplied by a clipped IDF learnt from the
-//    corpus: min(1, ln((N+1)/(df+1)) / ln((N+1)/(df0+1))), df0 = max(1, N/50), floor 0.05, so
-//    words in more than 2% of the corpus's texts weigh less ("with", a brand on every item).
+//    corpus: min(1, ln((N+1)/(df+1)) / ln((N+1)/(df0+1))), df0 = max(1, N/20), floor 0.05, so
+//    words in more than 5% of the corpus's texts weigh less ("with", a brand on every item).
 #pragma once
 
 #include <cstddef>

