@@ -1129,6 +1129,10 @@ class EngineImpl final : public Engine {
       source = "trending";
       std::vector<std::pair<uint64_t, double>> trending;
       RECO_RETURN_IF_ERROR(TrendingIds(*c, 14, 3, &trending));
+      if (trending.empty()) {
+        // Nothing recent: the most popular items of all time.
+        RECO_RETURN_IF_ERROR(TrendingIds(*c, 36500, 1e9, &trending));
+      }
       for (const auto& [iid, score] : trending) {
         if (excluded.count(iid) || (id_filter && !id_filter->Contains(iid))) continue;
         total[iid] = score;

@@ -81,6 +81,10 @@ Status Ease::Fit(const InteractionMatrix& train) {
   }
   const int threads = options_.num_threads > 0 ? options_.num_threads : omp_get_max_threads();
 
+  // Drop the previous model first, so that memory peaks at one n x n matrix.
+  std::vector<float>().swap(b_);
+  train_ = InteractionMatrix();
+  SetShape(0, 0);
   std::vector<float> p;
   try {
     p.assign(size_t(n) * n, 0.0f);
@@ -93,7 +97,8 @@ Status Ease::Fit(const InteractionMatrix& train) {
     // Pairs touched by the sparse pass vs. multiply-adds of ssyrk (which runs ~30x faster
     // per operation).
     double pairs = 0;
-    for (uint32_t u = 0; u < train.num_users(); ++u) pairs += double(train.RowSize(u)) * train.RowSize(u);
+    for (uint32_t u = 0; u < train.num_users(); ++u)
+      pairs += double(train.RowSize(u)) * train.RowSize(u);
     const double dense = double(train.num_users()) * n * n / 2;
     method = pairs * 30 < dense ? GramMethod::kSparse : GramMethod::kDense;
   }
@@ -112,8 +117,9 @@ Status Ease::Fit(const InteractionMatrix& train) {
   spotrf_(&uplo, &nn, p.data(), &nn, &info, 1);
   if (info != 0) {
     return Status::Internal("EASE: Cholesky factorisation failed (spotrf info " +
-                            std::to_string(info) + "); X'X + lambda I is not positive definite "
-                                                   "in float precision, raise lambda");
+                            std::to_string(info) +
+                            "); X'X + lambda I is not positive definite "
+                            "in float precision, raise lambda");
   }
   spotri_(&uplo, &nn, p.data(), &nn, &info, 1);
   if (info != 0) {

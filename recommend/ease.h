@@ -21,10 +21,10 @@ enum class GramMethod {
 };
 
 struct EaseOptions {
-  float lambda = 300.0f;                    // L2 regularisation on B; > 0
+  float lambda = 300.0f;                      // L2 regularisation on B; > 0
   size_t max_memory_bytes = size_t(4) << 30;  // refuse when n^2 floats exceed this
-  GramMethod gram = GramMethod::kAuto;      // how X'X is computed
-  int num_threads = 0;                      // OpenMP threads outside BLAS; 0 = default
+  GramMethod gram = GramMethod::kAuto;        // how X'X is computed
+  int num_threads = 0;                        // OpenMP threads outside BLAS; 0 = default
 };
 
 class Ease : public Recommender {
@@ -32,7 +32,8 @@ class Ease : public Recommender {
   explicit Ease(EaseOptions options = {}) : options_(options) {}
   std::string Name() const override { return "EASE"; }
   // OutOfRange (naming the item count, the bytes needed and the limit) when the matrix would
-  // not fit max_memory_bytes; InvalidArgument for lambda <= 0.
+  // not fit max_memory_bytes; InvalidArgument for lambda <= 0. A refit drops the previous
+  // model before it allocates, so memory peaks at one matrix.
   Status Fit(const InteractionMatrix& train) override;
 
   // The learned weights, n x n row-major: B[i * n + j] is how much item i votes for item j.

@@ -63,7 +63,8 @@ Metrics RankingMetrics(const std::vector<uint32_t>& ranked, const std::vector<ui
     if (m.mrr == 0) m.mrr = 1.0 / double(r + 1);
   }
   double idcg = 0;
-  for (size_t r = 0; r < std::min<size_t>(k, rel.size()); ++r) idcg += 1.0 / std::log2(double(r) + 2.0);
+  for (size_t r = 0; r < std::min<size_t>(k, rel.size()); ++r)
+    idcg += 1.0 / std::log2(double(r) + 2.0);
   m.recall = hits / double(rel.size());
   m.precision = hits / double(k);
   m.hr = hits > 0 ? 1.0 : 0.0;
@@ -89,13 +90,13 @@ Status EvaluateRanking(const Recommender& model, const InteractionMatrix& seen,
   if (!model.fitted()) return Status::FailedPrecondition(model.Name() + ": evaluate before Fit");
   if (options.k == 0) return Status::InvalidArgument("k: must be >= 1");
   const uint32_t n_users = held_out.num_users(), n_items = held_out.num_items();
-  if (seen.num_users() != n_users || seen.num_items() != n_items ||
-      model.num_users() != n_users || model.num_items() != n_items) {
+  if (seen.num_users() != n_users || seen.num_items() != n_items || model.num_users() != n_users ||
+      model.num_items() != n_items) {
     return Status::InvalidArgument(
         "evaluation: model (" + std::to_string(model.num_users()) + " x " +
-        std::to_string(model.num_items()) + "), seen (" + std::to_string(seen.num_users()) +
-        " x " + std::to_string(seen.num_items()) + ") and held-out (" + std::to_string(n_users) +
-        " x " + std::to_string(n_items) + ") matrices differ in shape");
+        std::to_string(model.num_items()) + "), seen (" + std::to_string(seen.num_users()) + " x " +
+        std::to_string(seen.num_items()) + ") and held-out (" + std::to_string(n_users) + " x " +
+        std::to_string(n_items) + ") matrices differ in shape");
   }
   const int threads = options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
   std::vector<std::vector<uint8_t>> covered(static_cast<size_t>(threads));

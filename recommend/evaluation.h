@@ -30,7 +30,7 @@ struct EvalOptions {
 struct Metrics {
   uint32_t k = 0;
   double recall = 0, ndcg = 0, hr = 0, precision = 0, mrr = 0;  // means over users
-  double coverage = 0;                                           // share of the catalogue
+  double coverage = 0;                                          // share of the catalogue
   uint32_t users = 0;  // users evaluated (those with a held-out item)
 };
 
@@ -47,8 +47,7 @@ std::vector<uint32_t> TopK(const std::vector<float>& scores, uint32_t k,
 // Ranks, for each user with a row in `held_out`, all items not in the user's `seen` row.
 // `model` must be fitted on the same users and items.
 Status EvaluateRanking(const Recommender& model, const InteractionMatrix& seen,
-                       const InteractionMatrix& held_out, const EvalOptions& options,
-                       Metrics* out);
+                       const InteractionMatrix& held_out, const EvalOptions& options, Metrics* out);
 
 enum class EvalPart {
   kValid,  // held out: valid; excluded: train (for tuning)

@@ -13,10 +13,10 @@ Status InteractionMatrix::FromInteractions(uint32_t num_users, uint32_t num_item
   for (size_t k = 0; k < interactions.size(); ++k) {
     const Interaction& x = interactions[k];
     if (x.user >= num_users || x.item >= num_items) {
-      return Status::InvalidArgument(
-          "interaction " + std::to_string(k) + ": (user " + std::to_string(x.user) + ", item " +
-          std::to_string(x.item) + ") outside the " + std::to_string(num_users) + " users x " +
-          std::to_string(num_items) + " items of the matrix");
+      return Status::InvalidArgument("interaction " + std::to_string(k) + ": (user " +
+                                     std::to_string(x.user) + ", item " + std::to_string(x.item) +
+                                     ") outside the " + std::to_string(num_users) + " users x " +
+                                     std::to_string(num_items) + " items of the matrix");
     }
   }
   // Order by (user, item, time); the stable sort keeps input order among equal times, so
@@ -46,9 +46,15 @@ Status InteractionMatrix::FromInteractions(uint32_t num_users, uint32_t num_item
       if (x.user != first.user || x.item != first.item) break;
       if (options.binary) continue;
       switch (options.merge) {
-        case MergeRule::kSum: w += x.value; break;
-        case MergeRule::kMax: w = std::max(w, x.value); break;
-        case MergeRule::kLast: w = x.value; break;
+        case MergeRule::kSum:
+          w += x.value;
+          break;
+        case MergeRule::kMax:
+          w = std::max(w, x.value);
+          break;
+        case MergeRule::kLast:
+          w = x.value;
+          break;
       }
     }
     m.items_.push_back(first.item);

@@ -31,7 +31,7 @@ enum class MergeRule {
 };
 
 struct MatrixOptions {
-  bool binary = true;              // implicit feedback: every entry weighs 1, values ignored
+  bool binary = true;                 // implicit feedback: every entry weighs 1, values ignored
   MergeRule merge = MergeRule::kSum;  // duplicates of one (user, item), when !binary
 };
 

@@ -84,8 +84,8 @@ std::vector<std::pair<uint32_t, float>> ItemKnn::Neighbours(uint32_t item) const
 }
 
 void ItemKnn::ScoreUser(uint32_t user, float* scores) const {
-  Status st = ScoreItems(train_.RowItems(user), train_.RowWeights(user), train_.RowSize(user),
-                         scores);
+  Status st =
+      ScoreItems(train_.RowItems(user), train_.RowWeights(user), train_.RowSize(user), scores);
   (void)st;  // never fails for checked input
 }
 

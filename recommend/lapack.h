@@ -9,8 +9,6 @@ extern "C" {
 void ssyrk_(const char* uplo, const char* trans, const int* n, const int* k, const float* alpha,
             const float* a, const int* lda, const float* beta, float* c, const int* ldc,
             size_t uplo_len, size_t trans_len);
-void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info,
-             size_t uplo_len);
-void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info,
-             size_t uplo_len);
+void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
+void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info, size_t uplo_len);
 }

@@ -21,8 +21,8 @@ Status Recommender::ScoreHistory(const std::vector<uint32_t>& items,
                                  std::vector<float>* scores) const {
   if (!fitted()) return Status::FailedPrecondition(Name() + ": ScoreHistory before Fit");
   if (!weights.empty() && weights.size() != items.size()) {
-    return Status::InvalidArgument("weights: " + std::to_string(weights.size()) +
-                                   " values for " + std::to_string(items.size()) + " items");
+    return Status::InvalidArgument("weights: " + std::to_string(weights.size()) + " values for " +
+                                   std::to_string(items.size()) + " items");
   }
   for (uint32_t item : items) {
     if (item >= num_items_) {

@@ -1,6 +1,7 @@
 // The interface every model implements: fit on a train matrix, score all items for a user.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -16,9 +16,9 @@ struct ScoredItem {
 };
 
 struct MmrOptions {
-  float lambda = 0.7f;            // 1 = relevance only, 0 = diversity only; in [0, 1]
-  uint32_t k = 10;                // how many candidates to select
-  bool normalize_scores = true;   // min-max scale scores to [0, 1] to compare with cosine
+  float lambda = 0.7f;           // 1 = relevance only, 0 = diversity only; in [0, 1]
+  uint32_t k = 10;               // how many candidates to select
+  bool normalize_scores = true;  // min-max scale scores to [0, 1] to compare with cosine
 };
 
 // Maximal Marginal Relevance (Carbonell & Goldstein 1998): repeatedly picks the candidate
@@ -30,10 +30,10 @@ Status MmrRerank(const std::vector<ScoredItem>& candidates, const std::vector<fl
                  uint32_t dim, const MmrOptions& options, std::vector<ScoredItem>* out);
 
 struct BlendOptions {
-  float popularity_weight = 0.0f;   // weight of the popularity term (in [0, 1])
-  float freshness_weight = 0.0f;    // weight of the freshness term (in [0, 1])
-  double half_life = 7 * 86400.0;   // freshness halves every half_life, unit of the times
-  int64_t now = 0;                  // the present, unit of the times
+  float popularity_weight = 0.0f;  // weight of the popularity term (in [0, 1])
+  float freshness_weight = 0.0f;   // weight of the freshness term (in [0, 1])
+  double half_life = 7 * 86400.0;  // freshness halves every half_life, unit of the times
+  int64_t now = 0;                 // the present, unit of the times
 };
 
 // out[i] = relevance[i] + popularity_weight * pop[i] + freshness_weight * fresh[i], where

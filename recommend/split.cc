@@ -21,11 +21,10 @@ uint64_t Mix(uint64_t x) {
 Status CheckIds(uint32_t num_users, uint32_t num_items, const std::vector<Interaction>& all) {
   for (size_t k = 0; k < all.size(); ++k) {
     if (all[k].user >= num_users || all[k].item >= num_items) {
-      return Status::InvalidArgument("interaction " + std::to_string(k) + ": (user " +
-                                     std::to_string(all[k].user) + ", item " +
-                                     std::to_string(all[k].item) + ") outside " +
-                                     std::to_string(num_users) + " users x " +
-                                     std::to_string(num_items) + " items");
+      return Status::InvalidArgument(
+          "interaction " + std::to_string(k) + ": (user " + std::to_string(all[k].user) +
+          ", item " + std::to_string(all[k].item) + ") outside " + std::to_string(num_users) +
+          " users x " + std::to_string(num_items) + " items");
     }
   }
   return Status::OK();
@@ -88,8 +87,8 @@ size_t FloorCount(double ratio, size_t n) {
 }  // namespace
 
 Status RandomSplit(uint32_t num_users, uint32_t num_items,
-                   const std::vector<Interaction>& interactions,
-                   const RandomSplitOptions& options, Split* out) {
+                   const std::vector<Interaction>& interactions, const RandomSplitOptions& options,
+                   Split* out) {
   if (!(options.valid_ratio >= 0 && options.test_ratio >= 0 &&
         options.valid_ratio + options.test_ratio < 1)) {
     return Status::InvalidArgument(

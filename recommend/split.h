@@ -24,9 +24,9 @@ struct Split {
 };
 
 struct RandomSplitOptions {
-  uint64_t seed = 2020;         // the shuffle of each user's interactions
-  double valid_ratio = 0.1;     // share of each user's interactions for valid (rounded down)
-  double test_ratio = 0.1;      // share for test (rounded down); train gets the rest
+  uint64_t seed = 2020;           // the shuffle of each user's interactions
+  double valid_ratio = 0.1;       // share of each user's interactions for valid (rounded down)
+  double test_ratio = 0.1;        // share for test (rounded down); train gets the rest
   uint32_t min_interactions = 3;  // users with fewer go wholly to train (RecBole keeps them)
 };
 
@@ -37,8 +37,8 @@ struct RandomSplitOptions {
 // one interaction while train keeps at least one — so a user with n >= 3 always has at least
 // one valid and one test item. Users with n < min_interactions stay wholly in train.
 Status RandomSplit(uint32_t num_users, uint32_t num_items,
-                   const std::vector<Interaction>& interactions,
-                   const RandomSplitOptions& options, Split* out);
+                   const std::vector<Interaction>& interactions, const RandomSplitOptions& options,
+                   Split* out);
 
 struct LeaveLastOutOptions {
   uint32_t min_interactions = 3;  // users with fewer go wholly to train

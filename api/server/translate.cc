@@ -84,6 +84,13 @@ void ToProto(const engine::SpaceConfig& in, v1::SpaceConfig* out) {
 void ToProto(const engine::CollectionConfig& in, v1::CollectionConfig* out) {
   out->set_name(in.name);
   for (const auto& space : in.spaces) ToProto(space, out->add_spaces());
+  for (const auto& t : in.event_types) {
+    v1::EventType* et = out->add_event_types();
+    et->set_name(t.name);
+    et->set_weight(t.weight);
+  }
+  out->set_unknown_items(in.unknown_items);
+  out->set_retention_days(in.retention_days);
 }
 
 void ToProto(const AttrValue& in, v1::AttributeValue* out) {
@@ -134,7 +141,99 @@ Status Handle(engine::Engine* e, const v1::CreateCollectionRequest& req,
   engine::CollectionConfig config;
   config.name = req.name();
   for (const auto& space : req.spaces()) config.spaces.push_back(FromProto(space));
+  for (const auto& t : req.event_types()) config.event_types.push_back({t.name(), t.weight()});
+  if (!req.unknown_items().empty()) config.unknown_items = req.unknown_items();
+  config.retention_days = req.retention_days();
   return e->CreateCollection(config);
+}
+
+Status Handle(engine::Engine* e, const v1::AddEventsRequest& req, v1::AddEventsResponse* resp) {
+  std::vector<engine::EventInput> events;
+  events.reserve(req.events_size());
+  for (const auto& ev : req.events()) {
+    engine::EventInput in;
+    in.user = ev.user();
+    in.item = ev.item();
+    if (!ev.type().empty()) in.type = ev.type();
+    in.value = ev.value() == 0 && in.type != "rating" ? 1.0 : ev.value();
+    in.time_ms = ev.time_ms();
+    events.push_back(std::move(in));
+  }
+  engine::EventsResult result;
+  RECO_RETURN_IF_ERROR(e->AddEvents(req.collection(), events, &result));
+  resp->set_accepted(result.accepted);
+  resp->set_placeholders(result.placeholders);
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::RecommendRequest& req, v1::RecommendResponse* resp) {
+  engine::RecommendQuery q;
+  q.collection = req.collection();
+  q.user = req.user();
+  q.positive.assign(req.positive().begin(), req.positive().end());
+  q.negative.assign(req.negative().begin(), req.negative().end());
+  if (!req.strategy().empty()) q.strategy = req.strategy();
+  q.k = req.k();
+  q.filter = req.filter();
+  q.exclude_seen = !req.include_seen();
+  q.seen_types.assign(req.seen_types().begin(), req.seen_types().end());
+  q.exclude.assign(req.exclude().begin(), req.exclude().end());
+  q.spaces.insert(req.spaces().begin(), req.spaces().end());
+  q.mmr_lambda = req.mmr_lambda() == 0 ? 1.0 : req.mmr_lambda();
+  q.popularity_weight = req.popularity_weight();
+  q.freshness_weight = req.freshness_weight();
+  if (req.history() != 0) q.history = req.history();
+  if (req.half_life_days() != 0) q.half_life_days = req.half_life_days();
+  q.explain = req.explain();
+  std::vector<engine::Recommendation> recs;
+  RECO_RETURN_IF_ERROR(e->Recommend(q, &recs));
+  for (const auto& r : recs) {
+    v1::Recommendation* out = resp->add_items();
+    out->set_id(r.id);
+    out->set_score(r.score);
+    out->mutable_parts()->insert(r.parts.begin(), r.parts.end());
+    for (const auto& b : r.because) out->add_because(b);
+    out->set_source(r.source);
+  }
+  return Status::OK();
+}
+
+void ToProto(const std::vector<engine::TopItem>& items, v1::TopItemsResponse* resp) {
+  for (const auto& item : items) {
+    v1::TopItem* out = resp->add_items();
+    out->set_id(item.id);
+    out->set_score(item.score);
+  }
+}
+
+Status Handle(engine::Engine* e, const v1::TopItemsRequest& req, v1::TopItemsResponse* resp) {
+  std::vector<engine::TopItem> items;
+  RECO_RETURN_IF_ERROR(e->TopItems(req.collection(), req.type(), req.days() ? req.days() : 7,
+                                   req.k() ? req.k() : 10, &items));
+  ToProto(items, resp);
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::TrendingRequest& req, v1::TopItemsResponse* resp) {
+  std::vector<engine::TopItem> items;
+  RECO_RETURN_IF_ERROR(e->Trending(req.collection(), req.days() ? req.days() : 14,
+                                   req.half_life_days() ? req.half_life_days() : 3,
+                                   req.k() ? req.k() : 10, &items));
+  ToProto(items, resp);
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::EventsPerDayRequest& req,
+              v1::EventsPerDayResponse* resp) {
+  std::vector<engine::DayCount> days;
+  RECO_RETURN_IF_ERROR(e->EventsPerDay(req.collection(), req.days() ? req.days() : 7, &days));
+  for (const auto& d : days) {
+    v1::DayCount* out = resp->add_days();
+    out->set_day_ms(d.day_ms);
+    out->set_events(d.events);
+    out->set_users(d.users);
+  }
+  return Status::OK();
 }
 
 Status Handle(engine::Engine* e, const v1::DropCollectionRequest& req,
@@ -312,6 +411,16 @@ Status Dispatch(engine::Engine* e, const v1::Request& req, v1::Response* resp) {
       return Handle(e, req.backup(), resp->mutable_backup());
     case R::kReembed:
       return Handle(e, req.reembed(), resp->mutable_reembed());
+    case R::kAddEvents:
+      return Handle(e, req.add_events(), resp->mutable_add_events());
+    case R::kRecommend:
+      return Handle(e, req.recommend(), resp->mutable_recommend());
+    case R::kTopItems:
+      return Handle(e, req.top_items(), resp->mutable_top_items());
+    case R::kTrending:
+      return Handle(e, req.trending(), resp->mutable_trending());
+    case R::kEventsPerDay:
+      return Handle(e, req.events_per_day(), resp->mutable_events_per_day());
     case R::BODY_NOT_SET:
       break;
   }

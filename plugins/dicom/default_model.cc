@@ -8,17 +8,33 @@ namespace dicom {
 namespace {
 
 constexpr const char* kSource = R"JIT(
-def soft_hist(self, x: Tensor, bins: int) -> Tensor:
-    # [B, 1, H, W] in [0, 1] -> [B, bins, H, W] triangular bin memberships (summing to 1).
-    centers = torch.arange(bins, dtype=x.dtype, device=x.device).view(1, bins, 1, 1)
-    pos = torch.clamp(x, 0.0, 1.0) * float(bins - 1)
-    return torch.relu(1.0 - torch.abs(pos - centers))
+def cell_hist(self, value: Tensor, weight: Tensor, bins: int, side: int, circular: bool) -> Tensor:
+    # Soft (linear interpolation) histogram of value [B, 1, H, W] in [0, bins - 1], weighted,
+    # per cell of a side x side grid, as the mean per pixel: [B, bins, side, side].
+    b = value.size(0)
+    h = value.size(2)
+    w = value.size(3)
+    v = torch.clamp(value, 0.0, float(bins) - 1e-4 if circular else float(bins - 1))
+    lo = torch.floor(v)
+    frac = v - lo
+    lo_i = lo.long()
+    hi_i = torch.remainder(lo_i + 1, bins) if circular else torch.clamp(lo_i + 1, 0, bins - 1)
+    ys = torch.div(torch.arange(h, device=value.device) * side, h, rounding_mode='floor')
+    xs = torch.div(torch.arange(w, device=value.device) * side, w, rounding_mode='floor')
+    base = ((ys.view(h, 1) * side + xs.view(1, w)) * bins).view(1, 1, h, w)
+    out = torch.zeros([b, side * side * bins], dtype=value.dtype, device=value.device)
+    out.scatter_add_(1, (base + lo_i).view(b, -1), (weight * (1.0 - frac)).view(b, -1))
+    out.scatter_add_(1, (base + hi_i).view(b, -1), (weight * frac).view(b, -1))
+    out = out * (float(side * side) / float(h * w))
+    return out.view(b, side, side, bins).permute(0, 3, 1, 2)
 
-def pyramid(self, x: Tensor, sides: List[int]) -> Tensor:
-    # Mean of each channel over a side x side grid, for each side: [B, C * sum(side^2)].
+def pyramid(self, grid: Tensor, levels: int) -> Tensor:
+    # grid [B, K, S, S] of cell means -> the cells of S x S, S/2 x S/2, ... (levels of them).
     parts: List[Tensor] = []
-    for side in sides:
-        parts.append(torch.adaptive_avg_pool2d(x, [side, side]).flatten(1))
+    for level in range(levels):
+        if level > 0:
+            grid = torch.avg_pool2d(grid, [2, 2], [2, 2])
+        parts.append(grid.flatten(1))
     return torch.cat(parts, 1)
 
 def orientation(self, x: Tensor) -> Tensor:
@@ -27,34 +43,38 @@ def orientation(self, x: Tensor) -> Tensor:
     gy = g[:, 1:2]
     mag = torch.sqrt(gx * gx + gy * gy + 1e-12)
     pos = torch.remainder(torch.atan2(gy, gx), 3.141592653589793) * (8.0 / 3.141592653589793)
-    centers = torch.arange(8, dtype=x.dtype, device=x.device).view(1, 8, 1, 1)
-    d = torch.abs(pos - centers)
-    d = torch.min(d, 8.0 - d)
-    h = self.pyramid(torch.relu(1.0 - d) * mag, [1, 2, 4])
+    h = self.pyramid(self.cell_hist(pos, mag, 8, 4, True), 3)
     return h / (mag.mean([1, 2, 3]).unsqueeze(1) + 1e-6)
 
 def lbp(self, x: Tensor) -> Tensor:
-    d = torch.conv2d(torch.replication_pad2d(x, [1, 1, 1, 1]), self.neighbours)
-    brighter = torch.sigmoid(d * 50.0).sum(1, True)
-    centers = torch.arange(9, dtype=x.dtype, device=x.device).view(1, 9, 1, 1)
-    return self.pyramid(torch.relu(1.0 - torch.abs(brighter - centers)), [1, 2])
+    # The soft count of the 8 neighbours brighter than the centre (a ramp 0.04 wide).
+    h = x.size(2)
+    w = x.size(3)
+    p = torch.replication_pad2d(x, [1, 1, 1, 1])
+    brighter = torch.zeros_like(x)
+    for dy in range(3):
+        for dx in range(3):
+            if dy != 1 or dx != 1:
+                d = p[:, :, dy:dy + h, dx:dx + w] - x
+                brighter = brighter + torch.clamp(d * 25.0 + 0.5, 0.0, 1.0)
+    return self.pyramid(self.cell_hist(brighter, torch.ones_like(brighter), 9, 2, False), 2)
 
-def local_std(self, x: Tensor, k: int) -> Tensor:
-    p = k // 2
-    padded = torch.replication_pad2d(x, [p, p, p, p])
-    mean = torch.avg_pool2d(padded, [k, k], [1, 1])
-    sq = torch.avg_pool2d(padded * padded, [k, k], [1, 1])
+def local_std(self, x: Tensor) -> Tensor:
+    padded = torch.replication_pad2d(x, [1, 1, 1, 1])
+    mean = torch.avg_pool2d(padded, [3, 3], [1, 1])
+    sq = torch.avg_pool2d(padded * padded, [3, 3], [1, 1])
     std = torch.sqrt(torch.clamp(sq - mean * mean, 0.0) + 1e-12)
-    return self.pyramid(self.soft_hist(torch.sqrt(torch.clamp(std * 2.0, 0.0, 1.0)), 8), [1, 2])
+    t = torch.sqrt(torch.clamp(std * 2.0, 0.0, 1.0)) * 7.0
+    return self.pyramid(self.cell_hist(t, torch.ones_like(t), 8, 2, False), 2)
 
 def colour(self, x: Tensor) -> Tensor:
-    parts: List[Tensor] = []
-    for side in [1, 2]:
-        m = torch.adaptive_avg_pool2d(x, [side, side])
-        sq = torch.adaptive_avg_pool2d(x * x, [side, side])
-        parts.append(m.flatten(1))
-        parts.append(torch.sqrt(torch.clamp(sq - m * m, 0.0) + 1e-12).flatten(1))
-    return torch.cat(parts, 1)
+    x = torch.avg_pool2d(x, [4, 4], [4, 4])
+    m = torch.adaptive_avg_pool2d(x, [2, 2])
+    sq = torch.adaptive_avg_pool2d(x * x, [2, 2])
+    m1 = m.mean([2, 3], True)
+    sq1 = sq.mean([2, 3], True)
+    return torch.cat([m.flatten(1), torch.sqrt(torch.clamp(sq - m * m, 0.0) + 1e-12).flatten(1),
+                      m1.flatten(1), torch.sqrt(torch.clamp(sq1 - m1 * m1, 0.0) + 1e-12).flatten(1)], 1)
 
 def layout(self, gray: Tensor) -> Tensor:
     t = torch.adaptive_avg_pool2d(gray, [8, 8]).flatten(1)
@@ -68,10 +88,10 @@ def forward(self, x: Tensor) -> Tensor:
     gray = x.mean(1, True)
     half = torch.avg_pool2d(gray, [2, 2], [2, 2])
     quarter = torch.avg_pool2d(half, [2, 2], [2, 2])
-    intensity = torch.sqrt(self.pyramid(self.soft_hist(half, 16), [1, 2, 4]))
-    gradients = torch.sqrt(torch.cat([self.orientation(gray), self.orientation(half)], 1))
+    intensity = torch.sqrt(self.pyramid(self.cell_hist(quarter * 15.0, torch.ones_like(quarter), 16, 4, False), 3))
+    gradients = torch.sqrt(torch.cat([self.orientation(half), self.orientation(quarter)], 1))
     texture = torch.sqrt(torch.cat([self.lbp(half), self.lbp(quarter)], 1))
-    variance = torch.sqrt(torch.cat([self.local_std(half, 3), self.local_std(half, 7)], 1))
+    variance = torch.sqrt(torch.cat([self.local_std(half), self.local_std(quarter)], 1))
     out = torch.cat([self.block(intensity, 1.0), self.block(gradients, 1.0),
                      self.block(texture, 0.5), self.block(variance, 0.5),
                      self.block(self.colour(x), 0.5), self.block(self.layout(gray), 1.0)], 1)
@@ -80,24 +100,9 @@ def forward(self, x: Tensor) -> Tensor:
 
 // Sobel x and y kernels, [2, 1, 3, 3], scaled to intensity change per pixel.
 at::Tensor SobelKernels() {
-  const std::vector<float> k = {-1, 0, 1, -2, 0, 2, -1, 0, 1,    // d/dx
-                                -1, -2, -1, 0, 0, 0, 1, 2, 1};  // d/dy
+  const std::vector<float> k = {-1, 0,  1,  -2, 0, 2, -1, 0, 1,   // d/dx
+                                -1, -2, -1, 0,  0, 0, 1,  2, 1};  // d/dy
   return (at::tensor(k, at::kFloat).view({2, 1, 3, 3}) / 8.0).contiguous();
-}
-
-// neighbour - centre for the 8 neighbours of a 3x3 window, [8, 1, 3, 3].
-at::Tensor NeighbourKernels() {
-  at::Tensor k = at::zeros({8, 1, 3, 3}, at::kFloat);
-  int c = 0;
-  for (int y = 0; y < 3; ++y) {
-    for (int x = 0; x < 3; ++x) {
-      if (y == 1 && x == 1) continue;
-      k[c][0][y][x] = 1.0f;
-      k[c][0][1][1] = -1.0f;
-      ++c;
-    }
-  }
-  return k;
 }
 
 }  // namespace
@@ -105,7 +110,6 @@ at::Tensor NeighbourKernels() {
 torch::jit::Module MakeDefaultModel() {
   torch::jit::Module m("reco_dicom_default");
   m.register_buffer("sobel", SobelKernels());
-  m.register_buffer("neighbours", NeighbourKernels());
   m.define(kSource);
   m.eval();
   return m;

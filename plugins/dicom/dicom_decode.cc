@@ -5,8 +5,10 @@
 // Representation, Photometric Interpretation, Planar Configuration, Number of Frames, palette
 // LUTs, rescale, window) are read and validated here rather than by gdcm::ImageReader, whose
 // attribute parsing asserts on valid-but-unusual files (e.g. an RT Dose without Number of
-// Frames). A gdcm::Image is then assembled from the validated values and GDCM's codecs only
-// decompress the pixel data. Everything after that (masking to Bits Stored, sign extension,
+// Frames). Native (uncompressed) and RLE pixel data are read here, for the middle frame only
+// (GDCM's raw codec mishandles 32-bit big endian data and its RLE codec multi-byte colour
+// samples); JPEG, JPEG-LS and JPEG 2000 go through GDCM's codecs, on a gdcm::Image assembled
+// from the validated values. Everything after that (masking to Bits Stored, sign extension,
 // rescale, VOI window, palette, colour conversion) is done here.
 #include "dicom_decode.h"
 
@@ -33,6 +35,7 @@
 #include <cstring>
 #include <istream>
 #include <mutex>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <streambuf>
@@ -449,6 +452,8 @@ void Parse(const uint8_t* data, size_t size, bool header_only, Parsed* p) {
   try {
     ok = header_only ? p->reader.ReadUpToTag(gdcm::Tag(kPixelData.first, kPixelData.second))
                      : p->reader.Read();
+  } catch (const std::bad_alloc&) {
+    throw Error("corrupt DICOM file: a length field asks for more memory than the decoder allows");
   } catch (...) {
     ok = false;
   }
@@ -456,8 +461,8 @@ void Parse(const uint8_t* data, size_t size, bool header_only, Parsed* p) {
   p->scrub = Scrubber(ds, p->meta());
   p->ts = p->reader.GetFile().GetHeader().GetDataSetTransferSyntax();
   const std::string ts_uid = Text(p->meta(), {0x0002, 0x0010});
-  if (!ts_uid.empty() && gdcm::TransferSyntax::GetTSType(ts_uid.c_str()) ==
-                             gdcm::TransferSyntax::TS_END) {
+  if (!ts_uid.empty() &&
+      gdcm::TransferSyntax::GetTSType(ts_uid.c_str()) == gdcm::TransferSyntax::TS_END) {
     throw Error(p->scrub("transfer syntax " + UidLabel(ts_uid) + " is not supported"));
   }
   if (!ok || ds.IsEmpty()) {
@@ -555,8 +560,8 @@ PixelInfo ReadPixelInfo(const Parsed& p) {
   }
   info.bits_stored = UShort(ds, {0x0028, 0x0101}, be, &v) ? v : info.bits_allocated;
   if (info.bits_stored < 1 || info.bits_stored > info.bits_allocated) {
-    throw Error("invalid Bits Stored " + std::to_string(info.bits_stored) + " with Bits Allocated " +
-                std::to_string(info.bits_allocated));
+    throw Error("invalid Bits Stored " + std::to_string(info.bits_stored) +
+                " with Bits Allocated " + std::to_string(info.bits_allocated));
   }
   info.high_bit = UShort(ds, {0x0028, 0x0102}, be, &v) ? v : info.bits_stored - 1;
   if (info.high_bit + 1 < info.bits_stored || info.high_bit >= info.bits_allocated) {
@@ -892,7 +897,7 @@ Palette ReadPalette(const gdcm::DataSet& ds, bool big_endian, bool is_signed) {
 // The samples of one frame as little-endian integers of Bits Allocated / 8 bytes each (or
 // packed bits when Bits Allocated is 1), with where the frame starts.
 struct FrameBytes {
-  std::vector<uint8_t> owned;    // when the frame had to be copied or decoded
+  std::vector<uint8_t> owned;     // when the frame had to be copied or decoded
   const uint8_t* data = nullptr;  // the frame's first byte (1-bit data: the data's first byte)
   uint64_t first_bit = 0;         // 1-bit data: the frame's first bit
   bool planar = false;            // samples stored as colour planes
@@ -956,9 +961,8 @@ uint32_t LE32(const uint8_t* p) {
 FrameBytes RleFrame(const gdcm::DataElement& pixels, const PixelInfo& info, uint32_t frame) {
   const gdcm::SequenceOfFragments* sf = pixels.GetSequenceOfFragments();
   if (sf == nullptr || sf->GetNumberOfFragments() != info.frames) {
-    throw Error("RLE pixel data with " +
-                std::to_string(sf ? sf->GetNumberOfFragments() : 0) + " fragments for " +
-                std::to_string(info.frames) + " frames");
+    throw Error("RLE pixel data with " + std::to_string(sf ? sf->GetNumberOfFragments() : 0) +
+                " fragments for " + std::to_string(info.frames) + " frames");
   }
   const gdcm::ByteValue* bv = sf->GetFragment(frame).GetByteValue();
   if (bv == nullptr || bv->GetPointer() == nullptr || bv->GetLength() < 64) {
@@ -998,8 +1002,7 @@ FrameBytes RleFrame(const gdcm::DataElement& pixels, const PixelInfo& info, uint
     }
     if (written < pixels_per_frame) {
       throw Error("corrupt RLE frame (segment " + std::to_string(s) + " decodes to " +
-                  std::to_string(written) + " of " + std::to_string(pixels_per_frame) +
-                  " bytes)");
+                  std::to_string(written) + " of " + std::to_string(pixels_per_frame) + " bytes)");
     }
   }
   f.data = f.owned.data();
@@ -1126,8 +1129,7 @@ DecodedImage DecodePixels(const Parsed& p, const DecodeOptions& options) {
   if (p.ts == gdcm::TransferSyntax::JPEG2000Lossless || p.ts == gdcm::TransferSyntax::JPEG2000) {
     bool s = false;
     uint32_t precision = 0;
-    if (J2kComponent(first_fragment, &s, &precision) && s &&
-        precision <= info.bits_allocated) {
+    if (J2kComponent(first_fragment, &s, &precision) && s && precision <= info.bits_allocated) {
       is_signed = true;
       bits = std::max(bits, precision);
     }
@@ -1312,10 +1314,15 @@ DecodedImage DecodeImage(const uint8_t* data, size_t size, const DecodeOptions& 
   QuietGdcm();
   Parsed p;
   Parse(data, size, /*header_only=*/false, &p);
+  if (options.after_parse != nullptr) options.after_parse(options);
   try {
     DecodedImage image = DecodePixels(p, options);
     if (description != nullptr) *description = DescribeParsed(p, keep_identifying);
     return image;
+  } catch (const std::bad_alloc&) {
+    throw Error(
+        "out of memory while decoding the pixel data (a corrupt stream, or more than the "
+        "decoder's memory limit for max_pixels)");
   } catch (const std::exception& e) {
     throw Error(p.scrub(e.what()));
   } catch (...) {

@@ -1,6 +1,6 @@
 // DICOM parsing, pixel decoding and header description for the dicom plugin. GDCM types stay
-// in dicom_decode.cc; nothing here depends on LibTorch, so a forked decoder process
-// (sandbox.h) can run it without touching the model.
+// in dicom_decode.cc; nothing here depends on LibTorch, so the decoder process
+// (decoder_process.h, decoder_main.cc) runs it without the model.
 //
 // Errors are std::runtime_error whose messages never contain identifying values of the input
 // (patient name/id/birth date, UIDs, dates, institution, physicians, ...): every message built
@@ -25,6 +25,9 @@ enum class WindowMode {
 struct DecodeOptions {
   uint64_t max_pixels = 100000000;  // rows * columns * frames * samples, checked before decoding
   WindowMode window = WindowMode::kFile;
+  // Called once the data set is parsed, before the pixels are decoded (the decoder process
+  // raises its memory limit there).
+  void (*after_parse)(const DecodeOptions&) = nullptr;
 };
 
 // One frame as an intensity image: `channels` (1 or 3) planes of rows * cols floats in [0, 1],

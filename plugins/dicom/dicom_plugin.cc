@@ -11,8 +11,8 @@
 // intensity image in [0, 1] with 1 or 3 channels, resized with antialiasing to
 // input_size x input_size, repeated or averaged (BT.601 luma) to the model's channel count.
 //
-// By default decoding runs in a forked child process per call (sandbox.h): Debian's GDCM
-// aborts on many malformed files, and a plugin must not take its host down.
+// By default decoding runs in a decoder process, one per instance (decoder_process.h): Debian's
+// GDCM aborts on many malformed files, and a plugin must not take its host down.
 //
 // Config (a JSON object; values may be JSON numbers/bools or strings):
 //   "model"             path of a TorchScript 2D CNN: forward(Tensor[B, C, S, S] float) ->
@@ -30,8 +30,8 @@
 //   "keep_identifying"  true: describe() also returns patient name/id/birth date, UIDs, dates,
 //                       institution and the like (default false: they never appear in
 //                       describe() output or in errors)
-//   "isolate"           false: decode in process (faster for small batches; a malformed file
-//                       can then abort the host) (default true)
+//   "isolate"           false: decode in the host process (no decoder process; a malformed
+//                       file can then abort the host) (default true)
 //   "decode_timeout_ms" the longest the decoder process may take on one input (default 60000)
 //
 // describe(input) returns the header's searchable attributes: modality, body_part,
@@ -55,10 +55,10 @@
 #include <utility>
 #include <vector>
 
+#include "decoder_process.h"
 #include "default_model.h"
 #include "dicom_decode.h"
 #include "reco/plugin.hpp"
-#include "sandbox.h"
 
 namespace reco {
 namespace dicom {
@@ -315,6 +315,7 @@ class DicomEmbedder : public sdk::Embedder {
     } else {
       LoadUserModel();
     }
+    if (opts_.isolate) decoder_ = std::make_unique<DecoderProcess>(opts_.decode_timeout_ms);
   }
 
   uint32_t dim() const override { return dim_; }
@@ -341,9 +342,8 @@ class DicomEmbedder : public sdk::Embedder {
       batch.push_back(Prepare(image));
       if (batch.size() == kChunk) flush();
     };
-    if (opts_.isolate) {
-      DecodeIsolated(inputs, n, opts_.decode, opts_.keep_identifying, opts_.decode_timeout_ms,
-                     sink);
+    if (decoder_) {
+      decoder_->Decode(inputs, n, opts_.decode, opts_.keep_identifying, sink);
     } else {
       for (size_t i = 0; i < n; ++i) {
         DecodedImage image;
@@ -363,7 +363,7 @@ class DicomEmbedder : public sdk::Embedder {
   std::string describe(const reco_input& input) override {
     CheckContentType(input, 0);
     // The engine describes the inputs it has just embedded: their descriptions came back with
-    // the decoded images (same buffer, same bytes), which spares a decoder process per input.
+    // the decoded images (same buffer, same bytes), which spares decoding them again.
     if (input.data != nullptr) {
       for (Described& d : described_) {
         if (d.data == input.data && d.size == input.size &&
@@ -372,9 +372,7 @@ class DicomEmbedder : public sdk::Embedder {
         }
       }
     }
-    if (opts_.isolate) {
-      return DescribeIsolated(input, opts_.keep_identifying, opts_.decode_timeout_ms);
-    }
+    if (decoder_) return decoder_->Describe(input, opts_.keep_identifying);
     return Describe(input.data, input.data ? input.size : 0, opts_.keep_identifying);
   }
 
@@ -382,8 +380,7 @@ class DicomEmbedder : public sdk::Embedder {
   static void CheckContentType(const reco_input& in, size_t i) {
     if (!IsDicom(in.content_type)) {
       throw std::runtime_error("input " + std::to_string(i) + ": unsupported content type '" +
-                               in.content_type +
-                               "' (the dicom plugin takes application/dicom)");
+                               in.content_type + "' (the dicom plugin takes application/dicom)");
     }
   }
 
@@ -504,8 +501,7 @@ class DicomEmbedder : public sdk::Embedder {
       }
       return t.to(at::kCPU, at::kFloat).contiguous();
     } catch (const c10::Error& e) {
-      throw std::runtime_error("dicom plugin: model failed on " + range() + ": " +
-                               TorchMessage(e));
+      throw std::runtime_error("dicom plugin: model failed on " + range() + ": " + TorchMessage(e));
     }
   }
 
@@ -541,6 +537,7 @@ class DicomEmbedder : public sdk::Embedder {
   };
 
   Options opts_;
+  std::unique_ptr<DecoderProcess> decoder_;  // isolate only
   std::vector<Described> described_;
   uint32_t channels_ = 3;
   uint32_t dim_ = 0;

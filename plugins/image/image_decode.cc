@@ -197,6 +197,62 @@ std::vector<uint8_t> DecodePnmSamples(const uint8_t* d, size_t n, const ImageInf
   return out;
 }
 
+// Walks a JPEG's marker segments the way stb_image 2.27 reads them (fill bytes, bytes between
+// segments, entropy-coded data up to the next marker that is not a stuffed 00 or a restart) and
+// refuses what it would mishandle: a Huffman table (DHT) of more than 256 codes, which it writes
+// past its table arrays, and a segment cut by the end of the data. Reading more segments than
+// stb_image would (it stops at the first one it does not know) only ever refuses invalid data.
+void CheckJpegSegments(const uint8_t* d, size_t n) {
+  size_t pos = 2;  // after SOI
+  while (pos < n) {
+    if (d[pos] != 0xFF) {  // padding or garbage between segments
+      ++pos;
+      continue;
+    }
+    while (pos < n && d[pos] == 0xFF) ++pos;  // fill bytes
+    if (pos >= n) return;
+    const uint8_t marker = d[pos++];
+    if (marker == 0xD9) return;                                          // EOI
+    if (marker <= 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length field
+    if (pos + 2 > n) throw std::runtime_error("truncated JPEG data: a marker segment is cut");
+    const size_t len = (size_t{d[pos]} << 8) | d[pos + 1];
+    if (marker == 0xC4) {
+      // DHT: tables of (class/id, 16 code counts, values), read past the segment as stb does.
+      long left = static_cast<long>(len) - 2;
+      size_t t = pos + 2;
+      while (left > 0) {
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += t + i < n ? d[t + i] : 0;
+        if (codes > 256) {
+          throw std::runtime_error("cannot decode JPEG: bad Huffman table (" +
+                                   std::to_string(codes) + " codes, at most 256)");
+        }
+        t += 17 + codes;
+        left -= static_cast<long>(17 + codes);
+      }
+    }
+    if (pos + len > n) {
+      throw std::runtime_error("truncated JPEG data: a marker segment runs past the end of the " +
+                               std::to_string(n) + " bytes given");
+    }
+    pos += std::max<size_t>(len, 2);
+    if (marker == 0xDA) {  // entropy-coded data: up to FF (FF...) X, X not 00 or RSTn
+      while (pos < n) {
+        const void* ff = std::memchr(d + pos, 0xFF, n - pos);
+        if (ff == nullptr) return;
+        size_t q = static_cast<size_t>(static_cast<const uint8_t*>(ff) - d);
+        while (q < n && d[q] == 0xFF) ++q;
+        if (q >= n) return;
+        if (d[q] != 0x00 && (d[q] < 0xD0 || d[q] > 0xD7)) {
+          pos = q - 1;  // the marker's last FF
+          break;
+        }
+        pos = q + 1;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Format SniffFormat(const uint8_t* d, size_t n) {
@@ -280,6 +336,7 @@ ImageInfo ReadInfo(const uint8_t* data, size_t size) {
       throw std::runtime_error(std::string(name) + " input of " + std::to_string(size) +
                                " bytes is too large");
     }
+    if (info.format == Format::kJpeg) CheckJpegSegments(data, size);
     // The sniffed format's own header reader (stb_image's internal one; the public
     // stbi_info_* would try every format and report only "unknown image type").
     Reader reader{data, size};

@@ -9,7 +9,9 @@
 // Safety: the header's dimensions are read first (stb_image's info reader of the sniffed
 // format) and an image larger than `max_pixels` or with a zero side is refused before any
 // pixel is decoded; a decoder that reads past the end of the input (a truncated file, which
-// stb_image would otherwise fill with zeros for BMP, GIF and JPEG) is an error.
+// stb_image would otherwise fill with zeros for BMP, GIF and JPEG) is an error. A JPEG's
+// marker segments are checked before stb_image sees them: Debian's stb_image (2.27) writes past
+// its arrays on a Huffman table of more than 256 codes (fixed upstream in 2.28).
 //
 // Pixels: grey is replicated to RGB; alpha (grey+alpha, RGBA, transparent palette entries) is
 // composited over white. A JPEG's EXIF orientation (APP1 "Exif", IFD0 tag 0x0112, values

@@ -108,8 +108,7 @@ class WinkReader : public nlohmann::json_sax<nlohmann::json> {
   bool end_array() override {
     if (depth_ == 3 && top_key_ == "vectors") {
       if (dimensions <= 0 || values_.size() != static_cast<size_t>(dimensions) + 2) {
-        throw std::runtime_error("vector of '" + word_ + "' has " +
-                                 std::to_string(values_.size()) +
+        throw std::runtime_error("vector of '" + word_ + "' has " + std::to_string(values_.size()) +
                                  " numbers, expected dimensions + 2 (norm, rank)");
       }
       const double rank = values_.back();
@@ -175,7 +174,8 @@ std::vector<Entry> ReadText(const std::string& path, size_t* total) {
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 void Usage(const char* message) {
@@ -309,9 +309,9 @@ int Run(const Options& o) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "reco_text_convert: " << o.output << ": " << k << " of " << total
-            << " words, dim " << dim << ", " << o.buckets << " n-gram buckets (" << empty
-            << " without a word), from " << o.source << " in " << seconds << " s\n";
+  std::cout << "reco_text_convert: " << o.output << ": " << k << " of " << total << " words, dim "
+            << dim << ", " << o.buckets << " n-gram buckets (" << empty << " without a word), from "
+            << o.source << " in " << seconds << " s\n";
   return 0;
 }
 

@@ -72,8 +72,8 @@ constexpr uint32_t kMaxDim = 1u << 14;
 constexpr uint32_t kMaxBuckets = 1u << 24;
 constexpr uint32_t kMaxLength = 1u << 14;
 constexpr uint64_t kMaxTableBytes = 1ull << 30;
-constexpr size_t kChunk = 1024;       // inputs per forward() call of bag models
-constexpr size_t kBertChunk = 32;     // inputs per forward() call of wordpiece models
+constexpr size_t kChunk = 1024;    // inputs per forward() call of bag models
+constexpr size_t kBertChunk = 32;  // inputs per forward() call of wordpiece models
 constexpr uint64_t kProjectionSeed = 0x7265636f74657874ull;  // "recotext"
 constexpr const char* kProbeText = "reco text plugin probe: red running shoes";
 constexpr const char* kDefaultModelFile = "text-glove100.pt";
@@ -144,8 +144,8 @@ bool ParseBool(const std::string& key, const nlohmann::json& v) {
     if (s == "false" || s == "0") return false;
   }
   if (v.is_number_unsigned() && v.get<uint64_t>() <= 1) return v.get<uint64_t>() == 1;
-  throw std::runtime_error("text plugin: option \"" + key +
-                           "\" must be true or false, got " + v.dump());
+  throw std::runtime_error("text plugin: option \"" + key + "\" must be true or false, got " +
+                           v.dump());
 }
 
 Options ParseOptions(const std::string& config_json) {
@@ -172,8 +172,10 @@ Options ParseOptions(const std::string& config_json) {
       } else if (t == "wordpiece") {
         o.tokenizer = TokenizerKind::kWordPiece;
       } else {
-        throw std::runtime_error("text plugin: option \"tokenizer\" must be \"words\", "
-                                 "\"hashed\" or \"wordpiece\", got \"" + t + "\"");
+        throw std::runtime_error(
+            "text plugin: option \"tokenizer\" must be \"words\", "
+            "\"hashed\" or \"wordpiece\", got \"" +
+            t + "\"");
       }
     } else if (key == "vocab") {
       o.vocab = ParseString(key, value, "a path string");
@@ -185,8 +187,10 @@ Options ParseOptions(const std::string& config_json) {
       } else if (p == "cls") {
         o.pooling = Pooling::kCls;
       } else {
-        throw std::runtime_error("text plugin: option \"pooling\" must be \"mean\" or \"cls\", "
-                                 "got \"" + p + "\"");
+        throw std::runtime_error(
+            "text plugin: option \"pooling\" must be \"mean\" or \"cls\", "
+            "got \"" +
+            p + "\"");
       }
       o.wordpiece_keys.push_back(key);
     } else if (key == "max_length") {
@@ -203,24 +207,28 @@ Options ParseOptions(const std::string& config_json) {
   }
   if (o.tokenizer == TokenizerKind::kWordPiece) {
     if (o.model.empty()) {
-      throw std::runtime_error("text plugin: tokenizer \"wordpiece\" needs a \"model\" (a "
-                               "TorchScript BERT-style model) and a \"vocab\" (its vocab.txt)");
+      throw std::runtime_error(
+          "text plugin: tokenizer \"wordpiece\" needs a \"model\" (a "
+          "TorchScript BERT-style model) and a \"vocab\" (its vocab.txt)");
     }
     if (o.vocab.empty()) {
-      throw std::runtime_error("text plugin: tokenizer \"wordpiece\" needs a \"vocab\" (the "
-                               "model's vocab.txt)");
+      throw std::runtime_error(
+          "text plugin: tokenizer \"wordpiece\" needs a \"vocab\" (the "
+          "model's vocab.txt)");
     }
     if (o.buckets_set) {
-      throw std::runtime_error("text plugin: option \"buckets\" is for tokenizer \"hashed\", "
-                               "not \"wordpiece\"");
+      throw std::runtime_error(
+          "text plugin: option \"buckets\" is for tokenizer \"hashed\", "
+          "not \"wordpiece\"");
     }
   } else if (!o.wordpiece_keys.empty()) {
     throw std::runtime_error("text plugin: option \"" + o.wordpiece_keys[0] +
                              "\" is for tokenizer \"wordpiece\" only");
   }
   if (o.tokenizer == TokenizerKind::kWords && o.buckets_set) {
-    throw std::runtime_error("text plugin: option \"buckets\" is for tokenizer \"hashed\", not "
-                             "\"words\"");
+    throw std::runtime_error(
+        "text plugin: option \"buckets\" is for tokenizer \"hashed\", not "
+        "\"words\"");
   }
   return o;
 }
@@ -304,13 +312,17 @@ std::string ReadFile(const std::string& path, const char* what) {
     throw std::runtime_error(std::string("text plugin: cannot open ") + what + " file '" + path +
                              "': " + std::strerror(errno));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
+  std::string bytes;
+  const std::streamoff size = in.seekg(0, std::ios::end).tellg();
+  if (size > 0) {
+    bytes.resize(static_cast<size_t>(size));
+    in.seekg(0, std::ios::beg).read(bytes.data(), size);
+  }
+  if (size < 0 || in.gcount() != std::max<std::streamoff>(size, 0) || in.bad()) {
     throw std::runtime_error(std::string("text plugin: cannot read ") + what + " file '" + path +
                              "'");
   }
-  return ss.str();
+  return bytes;
 }
 
 // Loads a TorchScript archive from its bytes.
@@ -364,8 +376,7 @@ std::string Range(size_t first, size_t count) {
 }
 
 // The model output as a tensor: a tensor, or the first item of a tuple or list.
-at::Tensor OutputTensor(const c10::IValue& result, const std::string& range,
-                        const char* expected) {
+at::Tensor OutputTensor(const c10::IValue& result, const std::string& range, const char* expected) {
   c10::IValue v = result;
   if (v.isTuple() && !v.toTupleRef().elements().empty()) {
     v = v.toTupleRef().elements()[0];
@@ -435,8 +446,21 @@ std::shared_ptr<const WordModel> MakeWordModel(const std::string& path, const st
         std::move(words), std::vector<float>(w, w + weights.numel()),
         static_cast<uint32_t>(ngrams.size(0)));
     model->dim = static_cast<uint32_t>(vectors.size(1));
+    // The float table forward() reads: what the module's unpack() makes, converted here
+    // because torch's own float16 conversion is slow.
     torch::InferenceMode guard;
-    module.get_method("unpack")(std::vector<c10::IValue>{});
+    at::Tensor table = at::empty({vectors.size(0) + ngrams.size(0), vectors.size(1)}, at::kFloat);
+    float* dst = table.data_ptr<float>();
+    for (const at::Tensor& part : {vectors, ngrams}) {
+      const at::Tensor half = part.to(at::kHalf).contiguous();
+      const at::Half* src = half.data_ptr<at::Half>();
+      for (int64_t i = 0; i < half.numel(); ++i) dst[i] = static_cast<float>(src[i]);
+      dst += half.numel();
+    }
+    module.setattr("table", table);
+    // The float16 copies are not needed any more (forward() reads the table only).
+    module.setattr("word_vectors", at::empty({0, vectors.size(1)}, at::kHalf));
+    module.setattr("ngram_vectors", at::empty({0, vectors.size(1)}, at::kHalf));
   } catch (const c10::Error& e) {
     throw fail(TorchMessage(e));
   }
@@ -540,8 +564,8 @@ class TextEmbedder : public sdk::Embedder {
       bag_.clear();
       for (size_t i = first; i < first + count; ++i) {
         const std::string_view text = CheckedText(inputs[i], i);
-        const bool ok = words_ ? words_->AppendBag(text, &bag_)
-                               : AppendBag(text, opts_.buckets, &bag_);
+        const bool ok =
+            words_ ? words_->AppendBag(text, &bag_) : AppendBag(text, opts_.buckets, &bag_);
         if (!ok) throw std::runtime_error("input " + std::to_string(i) + ": empty text");
       }
       WriteRows(ForwardBag(first), first, out + first * dim_);
@@ -701,8 +725,7 @@ class TextEmbedder : public sdk::Embedder {
     at::Tensor probe;
     try {
       const std::string text = kProbeText;
-      const reco_input in{"text/plain", reinterpret_cast<const uint8_t*>(text.data()),
-                          text.size()};
+      const reco_input in{"text/plain", reinterpret_cast<const uint8_t*>(text.data()), text.size()};
       probe = ForwardWordPiece(&in, 1, 0);
     } catch (const std::exception& e) {
       throw std::runtime_error("text plugin: model '" + opts_.model +
@@ -750,8 +773,8 @@ class TextEmbedder : public sdk::Embedder {
     try {
       torch::InferenceMode guard;
       const c10::IValue result = module_.forward({ids, mask});
-      at::Tensor h = OutputTensor(result, range,
-                                  "a float tensor [batch, tokens, hidden] or [batch, hidden]");
+      at::Tensor h =
+          OutputTensor(result, range, "a float tensor [batch, tokens, hidden] or [batch, hidden]");
       if (h.dim() == 3 && h.size(0) == b && h.size(1) == t) {
         if (!h.is_floating_point()) return CheckRows(h, b, range);  // names the dtype
         h = h.to(at::kFloat);
@@ -799,7 +822,7 @@ class TextEmbedder : public sdk::Embedder {
   uint32_t dim_ = 0;
   std::shared_ptr<const at::Tensor> table_;  // built-in hashed model only
   std::shared_ptr<const WordModel> word_model_;
-  std::unique_ptr<WordFeaturizer> words_;           // word-vector models
+  std::unique_ptr<WordFeaturizer> words_;          // word-vector models
   std::unique_ptr<WordPieceTokenizer> wordpiece_;  // wordpiece models
   torch::jit::Module module_;
   std::string fingerprint_;

@@ -41,19 +41,23 @@ uint64_t HashGram(const char* p, size_t n) { return Mix64(Fnv1a64(p, n, kFnvOffs
 
 }  // namespace
 
-std::vector<uint64_t> WordNgramHashes(std::string_view word) {
-  std::string s;
-  s.reserve(std::min(word.size(), kMaxWordBytes) + 2);
-  s.push_back('<');
+void WordNgramHashes(std::string_view word, std::string* scratch, std::vector<uint64_t>* out) {
+  std::string& s = *scratch;
+  s.assign(1, '<');
   s.append(word.substr(0, kMaxWordBytes));
   s.push_back('>');
-  std::vector<uint64_t> out;
+  out->clear();
   for (size_t n = kNgramMin; n <= kNgramMax; ++n) {
-    for (size_t i = 0; i + n <= s.size(); ++i) out.push_back(HashGram(s.data() + i, n));
+    for (size_t i = 0; i + n <= s.size(); ++i) out->push_back(HashGram(s.data() + i, n));
   }
-  if (out.empty()) out.push_back(HashGram(s.data(), s.size()));  // never: "<w>" has 3 bytes
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
+}
+
+std::vector<uint64_t> WordNgramHashes(std::string_view word) {
+  std::string scratch;
+  std::vector<uint64_t> out;
+  WordNgramHashes(word, &scratch, &out);
   return out;
 }
 
@@ -131,15 +135,33 @@ WordVocabulary::WordVocabulary(std::vector<std::string> words, std::vector<float
   for (size_t i = 0; i < words_.size(); ++i) {
     index_.emplace(std::string_view(words_[i]), static_cast<int64_t>(i));  // first wins
   }
-  std::vector<std::pair<uint64_t, uint32_t>> pairs;
-  pairs.reserve(words_.size() * 20);
+  std::vector<std::pair<uint64_t, uint32_t>> unsorted;
+  unsorted.reserve(words_.size() * 20);
   gram_counts_.resize(words_.size());
+  std::string scratch;
+  std::vector<uint64_t> grams;
   for (size_t i = 0; i < words_.size(); ++i) {
-    const std::vector<uint64_t> grams = WordNgramHashes(words_[i]);
+    WordNgramHashes(words_[i], &scratch, &grams);
     gram_counts_[i] = static_cast<uint8_t>(std::min<size_t>(grams.size(), 255));
-    for (uint64_t g : grams) pairs.emplace_back(g, static_cast<uint32_t>(i));
+    for (uint64_t g : grams) unsorted.emplace_back(g, static_cast<uint32_t>(i));
   }
-  std::sort(pairs.begin(), pairs.end());
+  // Sorted by (hash, word): the hashes are uniform, so a counting sort on their top bits leaves
+  // short runs to sort (a plain sort of ~2M pairs is most of a model's load time).
+  const int bits = 18;
+  std::vector<uint32_t> starts((size_t{1} << bits) + 1, 0);
+  for (const auto& p : unsorted) ++starts[(p.first >> (64 - bits)) + 1];
+  for (size_t b = 1; b < starts.size(); ++b) starts[b] += starts[b - 1];
+  std::vector<std::pair<uint64_t, uint32_t>> pairs(unsorted.size());
+  {
+    std::vector<uint32_t> next(starts.begin(), starts.end() - 1);
+    for (const auto& p : unsorted) pairs[next[p.first >> (64 - bits)]++] = p;
+  }
+  unsorted = {};
+  for (size_t b = 0; b + 1 < starts.size(); ++b) {
+    if (starts[b + 1] - starts[b] > 1) {
+      std::sort(pairs.begin() + starts[b], pairs.begin() + starts[b + 1]);
+    }
+  }
   postings_.reserve(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) {
     if (i == 0 || pairs[i].first != pairs[i - 1].first) {

@@ -43,8 +43,10 @@ constexpr const char* kWordModelHash = "fnv1a64-mix64-ngram3-5-v1";
 constexpr const char* kWordModelKind = "reco-text-word-vectors-v1";
 
 // The distinct 64-bit hashes of the character n-grams (kNgramMin..kNgramMax bytes of "<w>",
-// where w is the UTF-8 word) of a word, sorted.
+// where w is the UTF-8 word, at most its first 128 bytes) of a word, sorted.
 std::vector<uint64_t> WordNgramHashes(std::string_view word);
+// The same into *out (cleared first), with *scratch for the framed word.
+void WordNgramHashes(std::string_view word, std::string* scratch, std::vector<uint64_t>* out);
 
 // The Zipf frequency of 0-based rank r among n words: 1 / ((r + 1) * H(n)).
 double ZipfFrequency(size_t rank, size_t n);

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -206,6 +207,7 @@ void Check(const Status& st, const std::string& what) {
   }
 }
 
+// Fits `model` on train (timed) and measures it on `part`.
 Metrics FitEval(Recommender* model, const SplitMatrices& data, EvalPart part, const EvalOptions& eo,
                 double* fit_seconds = nullptr) {
   const auto t0 = Clock::now();
@@ -216,9 +218,10 @@ Metrics FitEval(Recommender* model, const SplitMatrices& data, EvalPart part, co
   return m;
 }
 
-void Progress(const std::string& model, const std::string& params, const Metrics& m) {
-  std::fprintf(stderr, "  tune %-8s %-36s valid ndcg@%u %.4f recall@%u %.4f\n", model.c_str(),
-               params.c_str(), m.k, m.ndcg, m.k, m.recall);
+void Progress(const std::string& model, const std::string& params, const Metrics& m,
+              double fit_seconds) {
+  std::fprintf(stderr, "  tune %-8s %-36s valid ndcg@%u %.4f recall@%u %.4f  (fit %.2f s)\n",
+               model.c_str(), params.c_str(), m.k, m.ndcg, m.k, m.recall, fit_seconds);
 }
 
 std::string Fmt(const char* fmt, double a, double b = 0, double c = 0) {
@@ -227,81 +230,76 @@ std::string Fmt(const char* fmt, double a, double b = 0, double c = 0) {
   return buf;
 }
 
-Row RunMostPopular(const SplitMatrices& data, const EvalOptions& eo) {
+// One configuration to try: how to describe it and how to build its model.
+struct Config {
+  std::string params;
+  std::function<std::unique_ptr<Recommender>()> make;
+};
+
+// Fits every configuration on train and keeps the one with the best valid NDCG, then measures
+// that fitted model once on test.
+Row TuneAndTest(const std::string& name, const std::vector<Config>& configs,
+                const SplitMatrices& data, const EvalOptions& eo) {
   Row row;
-  row.model = "MostPopular";
-  MostPopular model;
-  row.valid = FitEval(&model, data, EvalPart::kValid, eo);
-  row.test = FitEval(&model, data, EvalPart::kTest, eo, &row.fit_seconds);
+  row.model = name;
+  const auto t0 = Clock::now();
+  std::unique_ptr<Recommender> best;
+  for (const Config& c : configs) {
+    std::unique_ptr<Recommender> model = c.make();
+    double fit_seconds = 0;
+    const Metrics m = FitEval(model.get(), data, EvalPart::kValid, eo, &fit_seconds);
+    ++row.tried;
+    if (configs.size() > 1) Progress(name, c.params, m, fit_seconds);
+    if (!best || m.ndcg > row.valid.ndcg) {
+      best = std::move(model);  // the previous best is freed here
+      row.valid = m;
+      row.params = c.params;
+      row.fit_seconds = fit_seconds;
+    }
+  }
+  row.tune_seconds = configs.size() > 1 ? Seconds(t0) : 0.0;
+  Check(Evaluate(*best, data, EvalPart::kTest, eo, &row.test), name + " evaluate");
   return row;
+}
+
+Row RunMostPopular(const SplitMatrices& data, const EvalOptions& eo) {
+  return TuneAndTest("MostPopular", {{"", [] { return std::make_unique<MostPopular>(); }}}, data,
+                     eo);
 }
 
 Row RunItemKnn(const Args& a, const SplitMatrices& data, const EvalOptions& eo) {
-  Row row;
-  row.model = "ItemKNN";
-  const auto t0 = Clock::now();
-  ItemKnnOptions best;
-  best.k = a.knn_k > 0 ? uint32_t(a.knn_k) : 100;
-  best.shrink = a.knn_shrink >= 0 ? a.knn_shrink : 0.0f;
-  if (a.tune && (a.knn_k <= 0 || a.knn_shrink < 0)) {
-    double best_ndcg = -1;
-    const std::vector<int> ks = a.knn_k > 0 ? std::vector<int>{a.knn_k}
-                                            : std::vector<int>{10, 20, 50, 100, 200, 400};
-    const std::vector<float> shrinks = a.knn_shrink >= 0 ? std::vector<float>{a.knn_shrink}
-                                                         : std::vector<float>{0, 10, 50};
-    for (int k : ks) {
-      for (float shrink : shrinks) {
-        ItemKnnOptions o;
-        o.k = uint32_t(k);
-        o.shrink = shrink;
-        ItemKnn model(o);
-        const Metrics m = FitEval(&model, data, EvalPart::kValid, eo);
-        ++row.tried;
-        Progress(row.model, Fmt("k=%.0f shrink=%g", k, shrink), m);
-        if (m.ndcg > best_ndcg) {
-          best_ndcg = m.ndcg;
-          best = o;
-          row.valid = m;
-        }
-      }
+  std::vector<int> ks = {100};
+  std::vector<float> shrinks = {0};
+  if (a.tune) {
+    ks = {20, 50, 100, 200, 400, 800};
+    shrinks = {0, 10, 50};
+  }
+  if (a.knn_k > 0) ks = {a.knn_k};
+  if (a.knn_shrink >= 0) shrinks = {a.knn_shrink};
+  std::vector<Config> configs;
+  for (int k : ks) {
+    for (float shrink : shrinks) {
+      ItemKnnOptions o;
+      o.k = uint32_t(k);
+      o.shrink = shrink;
+      configs.push_back(
+          {Fmt("k=%.0f shrink=%g", k, shrink), [o] { return std::make_unique<ItemKnn>(o); }});
     }
   }
-  row.tune_seconds = Seconds(t0);
-  ItemKnn model(best);
-  if (row.tried == 0) row.valid = FitEval(&model, data, EvalPart::kValid, eo);
-  row.test = FitEval(&model, data, EvalPart::kTest, eo, &row.fit_seconds);
-  row.params = Fmt("k=%.0f shrink=%g", best.k, best.shrink);
-  return row;
+  return TuneAndTest("ItemKNN", configs, data, eo);
 }
 
 Row RunEase(const Args& a, const SplitMatrices& data, const EvalOptions& eo) {
-  Row row;
-  row.model = "EASE";
-  const auto t0 = Clock::now();
-  EaseOptions best;
-  if (a.ease_lambda > 0) best.lambda = a.ease_lambda;
-  if (a.tune && !(a.ease_lambda > 0)) {
-    double best_ndcg = -1;
-    for (float lambda : {50.f, 100.f, 200.f, 300.f, 500.f, 800.f, 1500.f}) {
-      EaseOptions o;
-      o.lambda = lambda;
-      Ease model(o);
-      const Metrics m = FitEval(&model, data, EvalPart::kValid, eo);
-      ++row.tried;
-      Progress(row.model, Fmt("lambda=%g", lambda), m);
-      if (m.ndcg > best_ndcg) {
-        best_ndcg = m.ndcg;
-        best = o;
-        row.valid = m;
-      }
-    }
+  std::vector<float> lambdas = {EaseOptions().lambda};
+  if (a.tune) lambdas = {50, 100, 200, 300, 500, 800, 1500};
+  if (a.ease_lambda > 0) lambdas = {a.ease_lambda};
+  std::vector<Config> configs;
+  for (float lambda : lambdas) {
+    EaseOptions o;
+    o.lambda = lambda;
+    configs.push_back({Fmt("lambda=%g", lambda), [o] { return std::make_unique<Ease>(o); }});
   }
-  row.tune_seconds = Seconds(t0);
-  Ease model(best);
-  if (row.tried == 0) row.valid = FitEval(&model, data, EvalPart::kValid, eo);
-  row.test = FitEval(&model, data, EvalPart::kTest, eo, &row.fit_seconds);
-  row.params = Fmt("lambda=%g", best.lambda);
-  return row;
+  return TuneAndTest("EASE", configs, data, eo);
 }
 
 // Trains one BPR configuration, scoring valid every `every` epochs; stops after `patience`
@@ -357,9 +355,10 @@ Row RunBpr(const Args& a, const SplitMatrices& data, const EvalOptions& eo) {
     const bool adam = best.optimizer == BprOptimizer::kAdam;
     const std::vector<float> lrs = a.bpr_lr > 0 ? std::vector<float>{a.bpr_lr}
                                    : adam       ? std::vector<float>{0.001f, 0.003f}
-                                                : std::vector<float>{0.02f, 0.05f, 0.1f};
-    const std::vector<float> regs = a.bpr_reg >= 0 ? std::vector<float>{a.bpr_reg}
-                                                   : std::vector<float>{0.001f, 0.005f, 0.01f, 0.02f};
+                                                : std::vector<float>{0.02f, 0.05f};
+    const std::vector<float> regs = a.bpr_reg >= 0
+                                        ? std::vector<float>{a.bpr_reg}
+                                        : std::vector<float>{0.002f, 0.005f, 0.01f, 0.02f};
     const int max_epochs = a.bpr_epochs > 0 ? a.bpr_epochs : 300;
     double best_ndcg = -1;
     for (float lr : lrs) {
@@ -368,24 +367,26 @@ Row RunBpr(const Args& a, const SplitMatrices& data, const EvalOptions& eo) {
         o.learning_rate = lr;
         o.reg = reg;
         int epoch = 0;
+        const auto t1 = Clock::now();
         const Metrics m = BprEarlyStop(o, data, eo, max_epochs, &epoch);
         ++row.tried;
-        Progress(row.model, Fmt("lr=%g reg=%g epochs=%.0f", lr, reg, epoch), m);
+        Progress(row.model, Fmt("lr=%g reg=%g epochs=%.0f", lr, reg, epoch), m, Seconds(t1));
         if (m.ndcg > best_ndcg) {
           best_ndcg = m.ndcg;
           best = o;
           best.epochs = epoch;
-          row.valid = m;
         }
       }
     }
   }
-  row.tune_seconds = Seconds(t0);
+  row.tune_seconds = tune ? Seconds(t0) : 0.0;
+  // The tuning runs went past their best epoch; refit with the chosen epoch count.
   BprMf model(best);
-  if (row.tried == 0) row.valid = FitEval(&model, data, EvalPart::kValid, eo);
-  row.test = FitEval(&model, data, EvalPart::kTest, eo, &row.fit_seconds);
+  row.valid = FitEval(&model, data, EvalPart::kValid, eo, &row.fit_seconds);
+  Check(Evaluate(model, data, EvalPart::kTest, eo, &row.test), "BPR-MF evaluate");
   row.params = Fmt("dim=%.0f lr=%g reg=%g", best.dim, best.learning_rate, best.reg) +
-               Fmt(" epochs=%.0f", best.epochs) + (best.optimizer == BprOptimizer::kAdam ? " adam" : " sgd");
+               Fmt(" epochs=%.0f", best.epochs) +
+               (best.optimizer == BprOptimizer::kAdam ? " adam" : " sgd");
   return row;
 }
 
@@ -444,9 +445,9 @@ int Main(int argc, char** argv) {
           "\"valid_ndcg@%u\": %.4f, \"fit_seconds\": %.3f, \"tune_seconds\": %.1f, "
           "\"configs_tried\": %d}\n",
           JsonEscape(a.path).c_str(), r.model.c_str(), r.params.c_str(),
-          static_cast<unsigned long long>(a.seed), r.test.users, k, r.test.recall, k,
-          r.test.ndcg, k, r.test.hr, k, r.test.precision, k, r.test.mrr, k, r.test.coverage, k,
-          r.valid.ndcg, r.fit_seconds, r.tune_seconds, r.tried);
+          static_cast<unsigned long long>(a.seed), r.test.users, k, r.test.recall, k, r.test.ndcg,
+          k, r.test.hr, k, r.test.precision, k, r.test.mrr, k, r.test.coverage, k, r.valid.ndcg,
+          r.fit_seconds, r.tune_seconds, r.tried);
     }
     return 0;
   }

@@ -137,7 +137,8 @@ TEST(BenchSmokeTest, Exact) {
 
 TEST(BenchSmokeTest, Ingest) {
   testing::TempDir dir;
-  BenchRun run = Bench(dir, {"ingest", "--n", "2000", "--dim", "16", "--batch", "500"});
+  BenchRun run = Bench(
+      dir, {"ingest", "--n", "1000", "--dim", "16", "--batch", "250", "--ef-construction", "40"});
   ExpectMachine(run);
   ASSERT_EQ(run.Of("baseline").size(), 1u);
   const auto engine = run.Of("engine");
@@ -148,7 +149,7 @@ TEST(BenchSmokeTest, Ingest) {
 TEST(BenchSmokeTest, Restart) {
   testing::TempDir dir;
   BenchRun run =
-      Bench(dir, {"restart", "--n", "2000", "--dim", "16", "--reps", "1", "--queries", "5"});
+      Bench(dir, {"restart", "--n", "1000", "--dim", "16", "--reps", "1", "--queries", "5"});
   ExpectMachine(run);
   const auto load = run.Of("open_with_index_files");
   ASSERT_EQ(load.size(), 1u);
@@ -158,7 +159,7 @@ TEST(BenchSmokeTest, Restart) {
 
 TEST(BenchSmokeTest, Filtered) {
   testing::TempDir dir;
-  BenchRun run = Bench(dir, {"filtered", "--n", "3000", "--dim", "16", "--queries", "10", "--nlist",
+  BenchRun run = Bench(dir, {"filtered", "--n", "2000", "--dim", "16", "--queries", "10", "--nlist",
                              "16", "--min-seconds", "0"});
   ExpectMachine(run);
   const auto rows = run.Of("query");
@@ -173,7 +174,7 @@ TEST(BenchSmokeTest, Filtered) {
 
 TEST(BenchSmokeTest, Memory) {
   testing::TempDir dir;
-  BenchRun run = Bench(dir, {"memory", "--n", "2000", "--dim", "16", "--specs",
+  BenchRun run = Bench(dir, {"memory", "--n", "1000", "--dim", "16", "--specs",
                              "Flat;HNSW16;IVF16,Flat;IVF16,PQ4;SQ8"});
   ExpectMachine(run);
   const auto rows = run.Of("index");

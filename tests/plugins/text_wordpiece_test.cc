@@ -92,8 +92,8 @@ const std::string& ExportDir() {
       ADD_FAILURE() << "mkdtemp failed";
       return "";
     }
-    const std::string cmd = python + " " + RECO_SOURCE_DIR +
-                            "/tests/plugins/text_bert_export.py " + tmpl + " 2>&1";
+    const std::string cmd =
+        python + " " + RECO_SOURCE_DIR + "/tests/plugins/text_bert_export.py " + tmpl + " 2>&1";
     if (std::system(cmd.c_str()) != 0) {
       ADD_FAILURE() << "failed: " << cmd;
       return "";
@@ -109,8 +109,9 @@ nlohmann::json Reference() {
 }
 
 std::string Config(const std::string& model, const std::string& extra = "") {
-  return R"({"model": ")" + ExportDir() + "/" + model + R"(", "tokenizer": "wordpiece", "vocab": ")" +
-         ExportDir() + R"(/vocab.txt")" + extra + "}";
+  return R"({"model": ")" + ExportDir() + "/" + model +
+         R"(", "tokenizer": "wordpiece", "vocab": ")" + ExportDir() + R"(/vocab.txt")" + extra +
+         "}";
 }
 
 // Each row of `got` (n x dim) equals the reference row to 1e-5.

@@ -69,7 +69,8 @@ TEST(RecommenderTest, ScoreChecksStateAndUser) {
 
 TEST(ItemKnnTest, CosineNeighboursByHand) {
   // Columns: item 0 <- users {0, 1, 3}, item 1 <- {0, 1}, item 2 <- {1, 2}.
-  const InteractionMatrix x = Matrix(4, 3, {{0, 0}, {0, 1}, {1, 0}, {1, 1}, {1, 2}, {2, 2}, {3, 0}});
+  const InteractionMatrix x =
+      Matrix(4, 3, {{0, 0}, {0, 1}, {1, 0}, {1, 1}, {1, 2}, {2, 2}, {3, 0}});
   const float s01 = 2 / std::sqrt(6.0f), s02 = 1 / std::sqrt(6.0f), s12 = 0.5f;
   ItemKnnOptions o;
   o.k = 1;
@@ -134,7 +135,8 @@ std::vector<double> NaiveEase(const InteractionMatrix& x, double lambda) {
   for (uint32_t u = 0; u < x.num_users(); ++u) {
     for (size_t p = 0; p < x.RowSize(u); ++p) {
       for (size_t q = 0; q < x.RowSize(u); ++q) {
-        a[x.RowItems(u)[p] * 2 * n + x.RowItems(u)[q]] += double(x.RowWeights(u)[p]) * x.RowWeights(u)[q];
+        a[x.RowItems(u)[p] * 2 * n + x.RowItems(u)[q]] +=
+            double(x.RowWeights(u)[p]) * x.RowWeights(u)[q];
       }
     }
   }
@@ -196,10 +198,10 @@ TEST(EaseTest, MatchesGaussJordanReferenceWithBothGramMethods) {
     ASSERT_TRUE(ease.Fit(x).ok());
     std::vector<float> a, b;
     ASSERT_TRUE(ease.Score(5, &a).ok());
-    ASSERT_TRUE(ease.ScoreHistory(std::vector<uint32_t>(x.RowItems(5), x.RowItems(5) + x.RowSize(5)),
-                                  std::vector<float>(x.RowWeights(5), x.RowWeights(5) + x.RowSize(5)),
-                                  &b)
-                    .ok());
+    ASSERT_TRUE(
+        ease.ScoreHistory(std::vector<uint32_t>(x.RowItems(5), x.RowItems(5) + x.RowSize(5)),
+                          std::vector<float>(x.RowWeights(5), x.RowWeights(5) + x.RowSize(5)), &b)
+            .ok());
     EXPECT_EQ(a, b);
   }
 }

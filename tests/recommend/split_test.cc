@@ -99,7 +99,7 @@ TEST(RandomSplitTest, SizesFollowTheRatiosAndTheSmallUserRule) {
   auto tr = PerUser(s.train), va = PerUser(s.valid), te = PerUser(s.test);
   const std::vector<std::tuple<uint32_t, size_t, size_t, size_t>> want = {
       {0, 8, 1, 1}, {1, 16, 2, 2}, {2, 21, 2, 2}, {3, 1, 1, 1},
-      {4, 3, 1, 1}, {5, 2, 0, 0},  {6, 1, 0, 0}, {7, 0, 0, 0}};
+      {4, 3, 1, 1}, {5, 2, 0, 0},  {6, 1, 0, 0},  {7, 0, 0, 0}};
   for (const auto& [u, a, b, c] : want) {
     EXPECT_EQ(tr[u], a) << "user " << u;
     EXPECT_EQ(va[u], b) << "user " << u;
@@ -164,10 +164,9 @@ TEST(LeaveLastOutTest, PicksTheLastByTime) {
   // User 0: items 4 (t=50), 1 (t=10), 2 (t=40), 3 (t=20) -> test 4, valid 2.
   // User 1: item 0 again at t=99 makes it the latest.
   // User 2: two items only -> all train.
-  const std::vector<Interaction> xs = {{0, 4, 1, 50}, {0, 1, 1, 10}, {0, 2, 1, 40},
-                                       {0, 3, 1, 20}, {1, 0, 1, 5},  {1, 1, 1, 6},
-                                       {1, 2, 1, 7},  {1, 0, 1, 99}, {2, 1, 1, 1},
-                                       {2, 2, 1, 2}};
+  const std::vector<Interaction> xs = {{0, 4, 1, 50}, {0, 1, 1, 10}, {0, 2, 1, 40}, {0, 3, 1, 20},
+                                       {1, 0, 1, 5},  {1, 1, 1, 6},  {1, 2, 1, 7},  {1, 0, 1, 99},
+                                       {2, 1, 1, 1},  {2, 2, 1, 2}};
   Split s;
   ASSERT_TRUE(LeaveLastOutSplit(3, 5, xs, {}, &s).ok());
   EXPECT_EQ(Pairs(s.test), (std::set<Pair>{{0, 4}, {1, 0}}));

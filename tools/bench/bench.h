@@ -222,9 +222,10 @@ engine::SpaceStats SpaceStatsOf(engine::Engine* engine, const std::string& colle
 // The raw-RocksDB baseline of ingest: the records Store::WriteItems writes for items with one
 // vector each (item record, id-map entry, vector = provenance + floats, in their column
 // families, and the id counter once per batch), in WriteBatches of `batch`, WAL on, into a
-// fresh database at dir with the store's options. Returns the seconds of the write loop.
+// fresh database at dir with the store's options. Returns the seconds of the write loop;
+// rss_before_close (optional) gets the resident set before the database closes.
 double RocksDbBaseline(const std::string& dir, const float* vectors, size_t n, size_t dim,
-                       size_t batch, uint64_t* bytes_written);
+                       size_t batch, uint64_t* bytes_written, size_t* rss_before_close);
 
 // OpenMP thread count (FAISS uses OpenMP; the query phases run with 1).
 void SetOmpThreads(int n);

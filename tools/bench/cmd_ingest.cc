@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "common/item.h"
 #include "index/vector_index.h"
@@ -29,7 +30,7 @@ void PutBE64(std::string* out, uint64_t v) {
 }  // namespace
 
 double RocksDbBaseline(const std::string& dir, const float* vectors, size_t n, size_t dim,
-                       size_t batch, uint64_t* bytes_written) {
+                       size_t batch, uint64_t* bytes_written, size_t* rss_before_close) {
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -98,6 +99,7 @@ double RocksDbBaseline(const std::string& dir, const float* vectors, size_t n, s
     if (!s.ok()) Fail("RocksDB write: " + s.ToString());
   }
   const double seconds = SecondsSince(start);
+  if (rss_before_close != nullptr) *rss_before_close = RssBytes();
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   *bytes_written = bytes;
   return seconds;
@@ -109,6 +111,7 @@ int RunIngest(Args& args, Report& report) {
   const size_t batch = args.Int("batch", 1000);
   const auto specs = args.StrList("specs", "Flat;HNSW16", ';');
   const uint64_t seed = args.Int("seed", 11);
+  const size_t efc = args.Int("ef-construction", 200);  // HNSW specs
   const std::string dir_base = args.Str("dir", "");
   const bool index_only = !args.Flag("no-index-only");
   args.Finish();
@@ -125,7 +128,7 @@ int RunIngest(Args& args, Report& report) {
   double base_s;
   {
     TempDir dir(dir_base);
-    base_s = RocksDbBaseline(dir.Sub("db"), data.data(), n, dim, batch, &bytes);
+    base_s = RocksDbBaseline(dir.Sub("db"), data.data(), n, dim, batch, &bytes, nullptr);
   }
   const double base_vps = n / base_s;
 
@@ -140,7 +143,10 @@ int RunIngest(Args& args, Report& report) {
     auto engine = OpenEngine(dir.Sub("data"));
     engine::CollectionConfig cc;
     cc.name = "ingest";
-    cc.spaces.push_back(VectorSpace("v", static_cast<uint32_t>(dim), spec));
+    const bool is_hnsw = spec.rfind("HNSW", 0) == 0;
+    std::map<std::string, std::string> options;
+    if (is_hnsw) options["ef_construction"] = std::to_string(efc);
+    cc.spaces.push_back(VectorSpace("v", static_cast<uint32_t>(dim), spec, options));
     Check(engine->CreateCollection(cc), "creating the collection");
     const auto start = Clock::now();
     UpsertRange(engine.get(), "ingest", {"v"}, data.data(), dim, 0, n, batch);
@@ -153,6 +159,7 @@ int RunIngest(Args& args, Report& report) {
     o.spec = spec;
     o.dim = static_cast<uint32_t>(dim);
     o.metric = index::Metric::kCosine;
+    o.ef_construction = static_cast<uint32_t>(efc);
     std::unique_ptr<index::VectorIndex> idx;
     Check(index::VectorIndex::Create(o, &idx), "creating VectorIndex " + spec);
     std::vector<uint64_t> ids(n);
@@ -163,15 +170,16 @@ int RunIngest(Args& args, Report& report) {
       Check(idx->Add(ids.data() + lo, data.data() + lo * dim, m), "VectorIndex::Add");
     }
     reference_rows.push_back({"VectorIndex::Add only, " + spec, SecondsSince(t0)});
-    if (spec.rfind("HNSW", 0) == 0) {
-      const size_t m = std::strtoul(spec.c_str() + 4, nullptr, 10);
+    if (is_hnsw) {
+      size_t m = std::strtoul(spec.c_str() + 4, nullptr, 10);
+      if (m == 0) m = 16;
       log("hnswlib M " + std::to_string(m));
-      HnswlibIndex h(dim, n, m ? m : 16, 200);
+      HnswlibIndex h(dim, n, m, efc);
       const auto t1 = Clock::now();
       h.Build(data.data(), n, 2);
-      reference_rows.push_back(
-          {"hnswlib addPoint only, M " + std::to_string(m ? m : 16) + " efC 200, 2 threads",
-           SecondsSince(t1)});
+      reference_rows.push_back({"hnswlib addPoint only, M " + std::to_string(m) + " efC " +
+                                    std::to_string(efc) + ", 2 threads",
+                                SecondsSince(t1)});
     }
   }
 

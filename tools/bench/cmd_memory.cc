@@ -31,8 +31,9 @@ int RunChild(const std::string& spec, size_t n, size_t dim, uint64_t seed,
   if (spec == "rocksdb") {
     const size_t rss0 = RssBytes();
     uint64_t bytes = 0;
-    RocksDbBaseline(dir.Sub("db"), data.data(), n, dim, 1000, &bytes);
-    out["rss_growth"] = RssBytes() - rss0;
+    size_t rss1 = 0;
+    RocksDbBaseline(dir.Sub("db"), data.data(), n, dim, 1000, &bytes, &rss1);
+    out["rss_growth"] = rss1 > rss0 ? rss1 - rss0 : 0;
   } else {
     const size_t rss0 = RssBytes();  // before opening, as the RocksDB child
     auto engine = OpenEngine(dir.Sub("data"));

@@ -42,6 +42,8 @@ constexpr const char* kUsage = R"(usage: recoctl [--addr HOST:PORT] [--json] COM
 
 commands:
   collection create NAME --space name=S,plugin=P,index=SPEC,metric=M[,dim=N][,KEY=VALUE...]
+                     [--event-type NAME=WEIGHT ...] [--unknown-items reject|create]
+                     [--retention-days N]
                      (repeat --space; a token without '=' continues the previous value, so
                      index=IVF256,Flat works; other keys become plugin options)
   collection list
@@ -64,6 +66,17 @@ commands:
   search NAME --image PATH | --dicom PATH [--space S] [-k K] [--filter EXPR]
                      (--filter 'category = "shoes" and price < 80': = != < <= > >=, in [...],
                      contains, between A and B, exists, and / or / not, parentheses)
+  events import NAME FILE [--format csv|jsonl|movielens] [--batch N]
+                     csv: header naming user,item,type,value,time_ms; movielens: u.data or
+                     ratings.csv (ratings as events of type rating); the file is checked first
+  events add NAME --user U --item I [--type T] [--value V] [--time MS]
+  recommend NAME --user U [-k K] [--filter EXPR] [--exclude ID,..] [--include-seen]
+                 [--seen-types T,..] [--space S=W ...] [--mmr LAMBDA] [--popularity W]
+                 [--freshness W] [--explain]
+  recommend NAME --like ID,.. [--unlike ID,..] [--strategy average|best] [-k K]
+  analytics top NAME [--type T] [--days D] [-k K]
+  analytics trending NAME [--days D] [--half-life DAYS] [-k K]
+  analytics daily NAME [--days D]
   reembed NAME SPACE [--option KEY=VALUE ...] [--wait]
                      re-embed a plugin space in the background (new model: --option model=PATH);
                      queries answer from the old vectors until the new ones swap in
@@ -542,12 +555,23 @@ int CollectionCommand(const Context& ctx, const std::vector<std::string>& words)
   const std::string command = "collection " + sub;
   const std::vector<std::string> rest(words.begin() + 2, words.end());
   if (sub == "create") {
-    Args args(command, rest, {"--space"}, {});
+    Args args(command, rest, {"--space", "--event-type", "--unknown-items", "--retention-days"},
+              {});
     args.ExpectPositional(command, 1, "NAME --space name=S,plugin=P,... [--space ...]");
     v1::CreateCollectionRequest request;
     request.set_name(args.positional()[0]);
     for (const std::string& spec : args.Values("--space")) {
       *request.add_spaces() = ParseSpace(spec);
+    }
+    for (const std::string& spec : args.Values("--event-type")) {
+      const size_t eq = spec.find('=');
+      v1::EventType* t = request.add_event_types();
+      t->set_name(spec.substr(0, eq));
+      t->set_weight(eq == std::string::npos ? 1.0 : std::strtod(spec.c_str() + eq + 1, nullptr));
+    }
+    if (auto v = args.Value("--unknown-items")) request.set_unknown_items(*v);
+    if (auto v = args.Value("--retention-days")) {
+      request.set_retention_days(static_cast<uint32_t>(ParseCount("--retention-days", *v, 36500)));
     }
     if (request.spaces_size() == 0) UsageError(command + ": at least one --space is required");
     Check(ctx.client->CreateCollection(request));
@@ -1032,6 +1056,324 @@ int ReembedCommand(const Context& ctx, const std::vector<std::string>& words) {
   }
 }
 
+// ---- events, recommendations, analytics ----
+
+// Splits "a,b,c".
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    if (!part.empty()) out.push_back(part);
+  }
+  return out;
+}
+
+// One line of an events file -> Event; nullopt + error for a malformed line.
+std::optional<std::string> ParseEventLine(const std::string& format, const std::string& line,
+                                          const std::vector<std::string>& header, v1::Event* e) {
+  if (format == "jsonl") {
+    const json o = json::parse(line, nullptr, false);
+    if (!o.is_object()) return "not a JSON object";
+    for (const auto& [key, value] : o.items()) {
+      if (key == "user" || key == "item") {
+        std::string v = value.is_string()           ? value.get<std::string>()
+                        : value.is_number_integer() ? std::to_string(value.get<int64_t>())
+                                                    : "";
+        if (v.empty()) return "'" + key + "' must be a non-empty string or integer";
+        (key == "user" ? *e->mutable_user() : *e->mutable_item()) = v;
+      } else if (key == "type") {
+        if (!value.is_string()) return "'type' must be a string";
+        e->set_type(value.get<std::string>());
+      } else if (key == "value") {
+        if (!value.is_number()) return "'value' must be a number";
+        e->set_value(value.get<double>());
+      } else if (key == "time_ms" || key == "time") {
+        if (!value.is_number_integer()) return "'" + key + "' must be an integer";
+        e->set_time_ms(key == "time" ? value.get<int64_t>() * 1000 : value.get<int64_t>());
+      } else {
+        return "unknown field '" + key + "' (an event has user, item, type, value, time_ms)";
+      }
+    }
+    if (e->user().empty() || e->item().empty()) return "an event needs 'user' and 'item'";
+    return std::nullopt;
+  }
+  // movielens (u.data: tab-separated user item rating unix-seconds, or ratings.csv) and csv.
+  std::vector<std::string> fields;
+  const char sep = line.find('\t') != std::string::npos ? '\t' : ',';
+  std::stringstream in(line);
+  std::string field;
+  while (std::getline(in, field, sep)) fields.push_back(field);
+  if (format == "movielens") {
+    if (fields.size() < 4) return "expected user, item, rating, timestamp";
+    char* end = nullptr;
+    double rating = std::strtod(fields[2].c_str(), &end);
+    long long seconds = std::strtoll(fields[3].c_str(), nullptr, 10);
+    if (fields[0].empty() || fields[1].empty() || end == fields[2].c_str()) {
+      return "expected user, item, rating, timestamp";
+    }
+    e->set_user(fields[0]);
+    e->set_item(fields[1]);
+    e->set_type("rating");
+    e->set_value(rating);
+    e->set_time_ms(seconds * 1000);
+    return std::nullopt;
+  }
+  // csv with a header naming the columns: user, item, type, value, time_ms (or time, seconds).
+  if (fields.size() != header.size()) {
+    return "has " + std::to_string(fields.size()) + " columns; the header has " +
+           std::to_string(header.size());
+  }
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const std::string& h = header[i];
+    if (h == "user")
+      e->set_user(fields[i]);
+    else if (h == "item")
+      e->set_item(fields[i]);
+    else if (h == "type")
+      e->set_type(fields[i]);
+    else if (h == "value")
+      e->set_value(std::strtod(fields[i].c_str(), nullptr));
+    else if (h == "time_ms")
+      e->set_time_ms(std::strtoll(fields[i].c_str(), nullptr, 10));
+    else if (h == "time")
+      e->set_time_ms(std::strtoll(fields[i].c_str(), nullptr, 10) * 1000);
+  }
+  if (e->user().empty() || e->item().empty()) return "an event needs a user and an item";
+  return std::nullopt;
+}
+
+int EventsCommand(const Context& ctx, const std::vector<std::string>& words) {
+  if (words.size() < 2) UsageError("usage: recoctl events import|add ...");
+  const std::string sub = words[1];
+  const std::vector<std::string> rest(words.begin() + 2, words.end());
+  if (sub == "add") {
+    Args args("events add", rest, {"--user", "--item", "--type", "--value", "--time"}, {});
+    args.ExpectPositional("events add", 1, "NAME --user U --item I [--type T] [--value V]");
+    v1::Request req;
+    v1::AddEventsRequest* r = req.mutable_add_events();
+    r->set_collection(args.positional()[0]);
+    v1::Event* e = r->add_events();
+    e->set_user(args.Value("--user").value_or(""));
+    e->set_item(args.Value("--item").value_or(""));
+    e->set_type(args.Value("--type").value_or("view"));
+    if (auto v = args.Value("--value")) e->set_value(std::strtod(v->c_str(), nullptr));
+    if (auto v = args.Value("--time")) e->set_time_ms(std::strtoll(v->c_str(), nullptr, 10));
+    v1::Response resp;
+    Check(ctx.client->Call(req, &resp));
+    if (ctx.json_output) {
+      PrintJsonLine({{"accepted", resp.add_events().accepted()}});
+    } else {
+      std::cout << "stored 1 event\n";
+    }
+    return 0;
+  }
+  if (sub != "import") UsageError("unknown command 'events " + sub + "' (import, add)");
+  Args args("events import", rest, {"--format", "--batch"}, {});
+  args.ExpectPositional("events import", 2, "NAME FILE [--format csv|jsonl|movielens]");
+  const std::string& collection = args.positional()[0];
+  const std::string& path = args.positional()[1];
+  std::string format = args.Value("--format").value_or("");
+  if (format.empty()) {
+    const std::string ext = std::filesystem::path(path).extension().string();
+    const std::string name = std::filesystem::path(path).filename().string();
+    format = ext == ".jsonl" || ext == ".json"           ? "jsonl"
+             : name == "u.data" || name == "ratings.csv" ? "movielens"
+                                                         : "csv";
+  }
+  if (format != "csv" && format != "jsonl" && format != "movielens") {
+    UsageError("--format must be csv, jsonl or movielens");
+  }
+  size_t batch = 5000;
+  if (auto v = args.Value("--batch")) batch = ParseCount("--batch", *v, 100000);
+  if (batch == 0) UsageError("--batch must be at least 1");
+  // Check the whole file first: a malformed line imports nothing.
+  std::ifstream in(path);
+  if (!in) Fail(Status::IOError("cannot open " + path));
+  std::vector<v1::Event> events;
+  std::vector<size_t> lines;
+  std::vector<std::string> header;
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (number == 1 &&
+        (format == "csv" || (format == "movielens" && line.rfind("userId", 0) == 0))) {
+      header = SplitList(line);  // csv: the column names; ratings.csv: its header
+      continue;
+    }
+    v1::Event e;
+    if (auto error = ParseEventLine(format, line, header, &e)) {
+      Fail(Status::InvalidArgument(path + " line " + std::to_string(number) + ": " + *error +
+                                   "; nothing was imported"));
+    }
+    events.push_back(std::move(e));
+    lines.push_back(number);
+  }
+  uint64_t accepted = 0, placeholders = 0;
+  for (size_t begin = 0; begin < events.size(); begin += batch) {
+    const size_t end = std::min(events.size(), begin + batch);
+    v1::Request req;
+    v1::AddEventsRequest* r = req.mutable_add_events();
+    r->set_collection(collection);
+    for (size_t i = begin; i < end; ++i) *r->add_events() = events[i];
+    v1::Response resp;
+    const Status st = ctx.client->Call(req, &resp);
+    if (!st.ok()) {
+      Fail(st.WithContext(
+          path + " lines " + std::to_string(lines[begin]) + "-" + std::to_string(lines[end - 1]) +
+          " (" +
+          (begin == 0 ? std::string("nothing was imported")
+                      : "lines up to " + std::to_string(lines[begin - 1]) + " were imported") +
+          ")"));
+    }
+    accepted += resp.add_events().accepted();
+    placeholders += resp.add_events().placeholders();
+  }
+  if (ctx.json_output) {
+    PrintJsonLine(
+        {{"collection", collection}, {"events", accepted}, {"placeholders", placeholders}});
+  } else {
+    std::cout << "imported " << accepted << " events into " << collection;
+    if (placeholders) std::cout << " (" << placeholders << " placeholder items created)";
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int RecommendCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("recommend", std::vector<std::string>(words.begin() + 1, words.end()),
+            {"--user", "-k", "--like", "--unlike", "--strategy", "--filter", "--exclude",
+             "--seen-types", "--space", "--mmr", "--popularity", "--freshness", "--history"},
+            {"--include-seen", "--explain"});
+  args.ExpectPositional("recommend", 1, "NAME (--user U | --like ID,...) [-k K] [--json]");
+  v1::Request req;
+  v1::RecommendRequest* r = req.mutable_recommend();
+  r->set_collection(args.positional()[0]);
+  r->set_user(args.Value("--user").value_or(""));
+  r->set_k(KFlag(args));
+  for (const auto& id : SplitList(args.Value("--like").value_or(""))) r->add_positive(id);
+  for (const auto& id : SplitList(args.Value("--unlike").value_or(""))) r->add_negative(id);
+  if (r->user().empty() && r->positive_size() == 0) {
+    UsageError("recommend: give --user U or --like ID[,ID...]");
+  }
+  r->set_strategy(args.Value("--strategy").value_or(""));
+  r->set_filter(args.Value("--filter").value_or(""));
+  for (const auto& id : SplitList(args.Value("--exclude").value_or(""))) r->add_exclude(id);
+  for (const auto& t : SplitList(args.Value("--seen-types").value_or(""))) r->add_seen_types(t);
+  for (const auto& spec : args.Values("--space")) {
+    const size_t eq = spec.find('=');
+    (*r->mutable_spaces())[spec.substr(0, eq)] =
+        eq == std::string::npos ? 1.0 : std::strtod(spec.c_str() + eq + 1, nullptr);
+  }
+  if (auto v = args.Value("--mmr")) r->set_mmr_lambda(std::strtod(v->c_str(), nullptr));
+  if (auto v = args.Value("--popularity"))
+    r->set_popularity_weight(std::strtod(v->c_str(), nullptr));
+  if (auto v = args.Value("--freshness")) r->set_freshness_weight(std::strtod(v->c_str(), nullptr));
+  if (auto v = args.Value("--history")) {
+    r->set_history(static_cast<uint32_t>(ParseCount("--history", *v, 100000)));
+  }
+  r->set_include_seen(args.Has("--include-seen"));
+  r->set_explain(args.Has("--explain"));
+  v1::Response resp;
+  Check(ctx.client->Call(req, &resp));
+  size_t rank = 0;
+  for (const auto& item : resp.recommend().items()) {
+    ++rank;
+    if (ctx.json_output) {
+      json out = {
+          {"rank", rank}, {"id", item.id()}, {"score", item.score()}, {"source", item.source()}};
+      if (r->explain()) {
+        json parts = json::object();
+        for (const auto& [k, v] : item.parts()) parts[k] = v;
+        out["parts"] = parts;
+        out["because"] = std::vector<std::string>(item.because().begin(), item.because().end());
+      }
+      PrintJsonLine(out);
+    } else {
+      std::cout << std::setw(4) << rank << "  " << std::left << std::setw(24) << item.id()
+                << std::right << std::fixed << std::setprecision(4) << item.score() << "  "
+                << item.source();
+      if (r->explain()) {
+        for (const auto& [k, v] : item.parts()) std::cout << "  " << k << "=" << v;
+        if (item.because_size()) {
+          std::cout << "  because:";
+          for (const auto& b : item.because()) std::cout << " " << b;
+        }
+      }
+      std::cout << "\n";
+    }
+  }
+  if (rank == 0 && !ctx.json_output) std::cout << "(no recommendations)\n";
+  return 0;
+}
+
+int AnalyticsCommand(const Context& ctx, const std::vector<std::string>& words) {
+  if (words.size() < 2) UsageError("usage: recoctl analytics top|trending|daily NAME ...");
+  const std::string sub = words[1];
+  const std::vector<std::string> rest(words.begin() + 2, words.end());
+  v1::Request req;
+  if (sub == "top" || sub == "trending") {
+    Args args("analytics " + sub, rest, {"-k", "--type", "--days", "--half-life"}, {});
+    args.ExpectPositional("analytics " + sub, 1, "NAME [-k K] [--days D]");
+    uint32_t days = 0;
+    if (auto v = args.Value("--days"))
+      days = static_cast<uint32_t>(ParseCount("--days", *v, 36500));
+    if (sub == "top") {
+      v1::TopItemsRequest* r = req.mutable_top_items();
+      r->set_collection(args.positional()[0]);
+      r->set_type(args.Value("--type").value_or(""));
+      r->set_days(days);
+      r->set_k(KFlag(args));
+    } else {
+      v1::TrendingRequest* r = req.mutable_trending();
+      r->set_collection(args.positional()[0]);
+      r->set_days(days);
+      if (auto v = args.Value("--half-life"))
+        r->set_half_life_days(std::strtod(v->c_str(), nullptr));
+      r->set_k(KFlag(args));
+    }
+    v1::Response resp;
+    Check(ctx.client->Call(req, &resp));
+    const auto& items = sub == "top" ? resp.top_items().items() : resp.trending().items();
+    size_t rank = 0;
+    for (const auto& item : items) {
+      ++rank;
+      if (ctx.json_output) {
+        PrintJsonLine({{"rank", rank}, {"id", item.id()}, {"score", item.score()}});
+      } else {
+        std::cout << std::setw(4) << rank << "  " << std::left << std::setw(24) << item.id()
+                  << std::right << std::fixed << std::setprecision(2) << item.score() << "\n";
+      }
+    }
+    return 0;
+  }
+  if (sub == "daily") {
+    Args args("analytics daily", rest, {"--days"}, {});
+    args.ExpectPositional("analytics daily", 1, "NAME [--days D]");
+    v1::EventsPerDayRequest* r = req.mutable_events_per_day();
+    r->set_collection(args.positional()[0]);
+    if (auto v = args.Value("--days"))
+      r->set_days(static_cast<uint32_t>(ParseCount("--days", *v, 3660)));
+    v1::Response resp;
+    Check(ctx.client->Call(req, &resp));
+    for (const auto& d : resp.events_per_day().days()) {
+      const std::time_t t = static_cast<std::time_t>(d.day_ms() / 1000);
+      char date[16];
+      std::strftime(date, sizeof(date), "%Y-%m-%d", std::gmtime(&t));
+      if (ctx.json_output) {
+        PrintJsonLine({{"day", date}, {"events", d.events()}, {"users", d.users()}});
+      } else {
+        std::cout << date << "  " << d.events() << " events, " << d.users() << " users\n";
+      }
+    }
+    return 0;
+  }
+  UsageError("unknown command 'analytics " + sub + "' (top, trending, daily)");
+}
+
 int BackupCommand(const Context& ctx, const std::vector<std::string>& words) {
   Args args("backup", std::vector<std::string>(words.begin() + 1, words.end()), {}, {});
   args.ExpectPositional("backup", 1, "DIR");
@@ -1109,13 +1451,21 @@ int main(int argc, char** argv) {
   const std::string& command = options.words[0];
 
   using Handler = int (*)(const Context&, const std::vector<std::string>&);
-  const std::map<std::string, Handler> commands = {
-      {"collection", CollectionCommand}, {"import", ImportCommand},
-      {"upsert", UpsertCommand},         {"get", GetCommand},
-      {"delete", DeleteCommand},         {"similar", SimilarCommand},
-      {"search", SearchCommand},         {"stats", StatsCommand},
-      {"backup", BackupCommand},         {"reembed", ReembedCommand},
-      {"plugins", PluginsCommand},       {"ping", PingCommand}};
+  const std::map<std::string, Handler> commands = {{"collection", CollectionCommand},
+                                                   {"import", ImportCommand},
+                                                   {"upsert", UpsertCommand},
+                                                   {"get", GetCommand},
+                                                   {"delete", DeleteCommand},
+                                                   {"similar", SimilarCommand},
+                                                   {"search", SearchCommand},
+                                                   {"stats", StatsCommand},
+                                                   {"backup", BackupCommand},
+                                                   {"reembed", ReembedCommand},
+                                                   {"events", EventsCommand},
+                                                   {"recommend", RecommendCommand},
+                                                   {"analytics", AnalyticsCommand},
+                                                   {"plugins", PluginsCommand},
+                                                   {"ping", PingCommand}};
   const auto it = commands.find(command);
   if (it == commands.end()) UsageError("unknown command '" + command + "'");
   if (options.item_json && command != "upsert") {
