@@ -19,6 +19,12 @@
 #include "engine/plugin_host.h"
 #include "filter/filter.h"
 #include "index/vector_index.h"
+#include "recommend/bpr_mf.h"
+#include "recommend/ease.h"
+#include "recommend/evaluation.h"
+#include "recommend/item_knn.h"
+#include "recommend/most_popular.h"
+#include "recommend/split.h"
 #include "storage/store.h"
 
 namespace reco {
@@ -75,6 +81,9 @@ struct Space {
   std::atomic<uint64_t> reembed_total{0};
   std::string reembed_error;  // guarded by the collection lock
 };
+
+// A space whose vectors come from training on events (plugin "collaborative").
+bool IsLearned(const Space& s) { return s.config.plugin == "collaborative"; }
 
 struct Collection {
   storage::CollectionRecord record;
@@ -300,7 +309,7 @@ class EngineImpl final : public Engine {
     std::vector<std::vector<bool>> has_vector(c->spaces.size());
     for (size_t s = 0; s < c->spaces.size(); ++s) {
       Space& space = *c->spaces[s];
-      if (space.config.plugin == "none") continue;
+      if (space.config.plugin == "none" || IsLearned(space)) continue;
       Embedder* embedder = embedders[s].get();
       if (embedder == nullptr) {
         return Status::FailedPrecondition("space " + Quote(space.config.name) +
@@ -341,6 +350,7 @@ class EngineImpl final : public Engine {
       bool any = false;
       for (size_t s = 0; s < c->spaces.size(); ++s) {
         const Space& space = *c->spaces[s];
+        if (IsLearned(space)) continue;
         any |= space.config.plugin == "none" ? items[i].vectors.count(space.config.name) > 0
                                              : bool(has_vector[s][i]);
       }
@@ -404,6 +414,7 @@ class EngineImpl final : public Engine {
       }
       for (size_t s = 0; s < c->spaces.size(); ++s) {
         const Space& space = *c->spaces[s];
+        if (IsLearned(space)) continue;  // training owns its vectors: keep them
         storage::VectorRecord v;
         v.space = space.storage;
         if (space.config.plugin == "none") {
@@ -438,6 +449,7 @@ class EngineImpl final : public Engine {
     Status index_status;
     for (size_t s = 0; s < c->spaces.size(); ++s) {
       Space& space = *c->spaces[s];
+      if (IsLearned(space)) continue;
       std::vector<uint64_t> add_ids, remove_ids;
       std::vector<float> add_values;
       for (const auto& [iid, w] : final_write) {
@@ -1364,6 +1376,214 @@ class EngineImpl final : public Engine {
     return Status::OK();
   }
 
+  // ---- collaborative models and offline evaluation ----
+
+  // The collection's events as dense interactions (user and item numbers in order of first
+  // appearance), weighted by event type (x rating value). Items must still exist.
+  Status Interactions(const Collection& c, const std::vector<std::string>& types,
+                      std::vector<recommend::Interaction>* out, std::vector<uint64_t>* items,
+                      uint32_t* num_users) {
+    std::set<uint8_t> wanted;
+    for (const auto& t : types) {
+      auto it = c.event_type_index.find(t);
+      if (it == c.event_type_index.end()) {
+        return Status::InvalidArgument("unknown event type '" + t +
+                                       "' (types: " + EventTypeNames(c) + ")");
+      }
+      wanted.insert(it->second);
+    }
+    std::unordered_map<uint64_t, uint32_t> user_of, item_of;
+    out->clear();
+    items->clear();
+    RECO_RETURN_IF_ERROR(store_->ScanEvents(c.record.id, [&](const storage::EventRecord& e) {
+      if (!wanted.empty() && !wanted.count(e.type)) return;
+      if (!c.external_ids.count(e.item)) return;
+      auto [u, new_user] = user_of.try_emplace(e.user, static_cast<uint32_t>(user_of.size()));
+      auto [i, new_item] = item_of.try_emplace(e.item, static_cast<uint32_t>(item_of.size()));
+      if (new_item) items->push_back(e.item);
+      const EventType& t =
+          c.config.event_types[std::min<size_t>(e.type, c.config.event_types.size() - 1)];
+      recommend::Interaction in;
+      in.user = u->second;
+      in.item = i->second;
+      in.value = static_cast<float>(t.weight * (t.name == "rating" ? e.value : 1.0));
+      in.time = e.time_ms;
+      out->push_back(in);
+    }));
+    *num_users = static_cast<uint32_t>(user_of.size());
+    return Status::OK();
+  }
+
+  Status Evaluate(const EvalRequest& r, std::vector<EvalResult>* out) override {
+    out->clear();
+    std::shared_ptr<Collection> c;
+    RECO_RETURN_IF_ERROR(Find(r.collection, &c));
+    if (r.k == 0 || r.k > 1000) return Status::OutOfRange("k must be 1..1000");
+    std::vector<std::string> strategies = r.strategies;
+    if (strategies.empty()) strategies = {"most-popular", "item-knn", "ease", "bpr"};
+    for (const auto& name : strategies) {
+      if (name != "most-popular" && name != "item-knn" && name != "ease" && name != "bpr") {
+        return Status::InvalidArgument("unknown strategy '" + name +
+                                       "' (most-popular, item-knn, ease, bpr)");
+      }
+    }
+    std::vector<recommend::Interaction> interactions;
+    std::vector<uint64_t> items;
+    uint32_t num_users = 0;
+    {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      RECO_RETURN_IF_ERROR(Interactions(*c, r.event_types, &interactions, &items, &num_users));
+    }
+    if (interactions.empty()) {
+      return Status::FailedPrecondition("collection " + Quote(r.collection) +
+                                        " has no events to evaluate on");
+    }
+    recommend::Split split;
+    const uint32_t num_items = static_cast<uint32_t>(items.size());
+    if (r.protocol == "random-80-10-10") {
+      recommend::RandomSplitOptions o;
+      o.seed = r.seed;
+      RECO_RETURN_IF_ERROR(recommend::RandomSplit(num_users, num_items, interactions, o, &split));
+    } else if (r.protocol == "leave-last-out") {
+      RECO_RETURN_IF_ERROR(
+          recommend::LeaveLastOutSplit(num_users, num_items, interactions, {}, &split));
+    } else {
+      return Status::InvalidArgument("unknown protocol '" + r.protocol +
+                                     "' (random-80-10-10, leave-last-out)");
+    }
+    recommend::SplitMatrices data;
+    RECO_RETURN_IF_ERROR(recommend::BuildSplitMatrices(split, recommend::MatrixOptions(), &data));
+    std::vector<std::unique_ptr<recommend::Recommender>> models;
+    for (const auto& name : strategies) {
+      if (name == "most-popular") models.push_back(std::make_unique<recommend::MostPopular>());
+      if (name == "item-knn") models.push_back(std::make_unique<recommend::ItemKnn>());
+      if (name == "ease") models.push_back(std::make_unique<recommend::Ease>());
+      if (name == "bpr") {
+        recommend::BprOptions o;
+        o.seed = r.seed;
+        models.push_back(std::make_unique<recommend::BprMf>(o));
+      }
+    }
+    std::vector<recommend::Recommender*> raw;
+    for (auto& m : models) raw.push_back(m.get());
+    recommend::EvalOptions eo;
+    eo.k = r.k;
+    auto results = recommend::FitAndEvaluate(
+        raw, data, r.on_valid ? recommend::EvalPart::kValid : recommend::EvalPart::kTest, eo);
+    for (size_t i = 0; i < results.size(); ++i) {
+      EvalResult e;
+      e.strategy = strategies[i];
+      e.k = r.k;
+      if (!results[i].status.ok()) e.error = results[i].status.message();
+      const auto& m = results[i].metrics;
+      e.recall = m.recall;
+      e.ndcg = m.ndcg;
+      e.hr = m.hr;
+      e.precision = m.precision;
+      e.mrr = m.mrr;
+      e.coverage = m.coverage;
+      e.users = m.users;
+      e.fit_seconds = results[i].fit_seconds;
+      out->push_back(e);
+    }
+    return Status::OK();
+  }
+
+  Status Train(const TrainRequest& r, TrainResult* out) override {
+    *out = TrainResult();
+    std::shared_ptr<Collection> c;
+    RECO_RETURN_IF_ERROR(Find(r.collection, &c));
+    Space* space = nullptr;
+    for (auto& s : c->spaces) {
+      if (s->config.plugin == "collaborative" && (r.space.empty() || s->config.name == r.space)) {
+        space = s.get();
+        break;
+      }
+    }
+    if (space == nullptr) {
+      return Status::NotFound("collection " + Quote(r.collection) + " has no " +
+                              (r.space.empty() ? "" : "space " + Quote(r.space) + " with ") +
+                              "plugin 'collaborative' to train");
+    }
+    if (r.epochs == 0 || r.epochs > 10000) return Status::OutOfRange("epochs must be 1..10000");
+    std::vector<recommend::Interaction> interactions;
+    std::vector<uint64_t> items;
+    uint32_t num_users = 0;
+    {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      RECO_RETURN_IF_ERROR(Interactions(*c, {}, &interactions, &items, &num_users));
+    }
+    if (interactions.empty()) {
+      return Status::FailedPrecondition("collection " + Quote(r.collection) + " has no events");
+    }
+    const auto start = std::chrono::steady_clock::now();
+    recommend::InteractionMatrix matrix;
+    RECO_RETURN_IF_ERROR(recommend::InteractionMatrix::FromInteractions(
+        num_users, static_cast<uint32_t>(items.size()), interactions, recommend::MatrixOptions(),
+        &matrix));
+    recommend::BprOptions o;
+    o.dim = space->config.dim - 1;  // the item bias is the last component
+    o.epochs = static_cast<int>(r.epochs);
+    o.learning_rate = static_cast<float>(r.learning_rate);
+    o.reg = static_cast<float>(r.reg);
+    o.seed = r.seed;
+    o.on_epoch = [&](const recommend::BprEpoch& e) {
+      out->epochs = static_cast<uint32_t>(e.epoch);
+      out->loss = e.loss;
+      return !stopping_jobs_;
+    };
+    recommend::BprMf model(o);
+    RECO_RETURN_IF_ERROR(model.Fit(matrix));
+    std::vector<float> vectors;
+    uint32_t dim = 0;
+    if (!model.ItemVectors(&vectors, &dim) || dim != space->config.dim) {
+      return Status::Internal("the model's item vectors do not have the space's dim");
+    }
+    // Write the vectors under a fresh storage id and swap, as a re-embed does.
+    std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+    std::unique_lock<std::shared_mutex> lock(c->mu);
+    if (c->dropped) return NotFoundCollection(r.collection);
+    const uint32_t storage = c->layout.next_storage++;
+    index::IndexOptions io = space->index_options;
+    io.train_inline = true;
+    std::unique_ptr<index::VectorIndex> fresh;
+    RECO_RETURN_IF_ERROR(index::VectorIndex::Create(io, &fresh));
+    std::vector<std::pair<uint64_t, storage::VectorRecord>> puts;
+    std::vector<uint64_t> ids;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!c->external_ids.count(items[i])) continue;  // deleted since
+      storage::VectorRecord v;
+      v.space = storage;
+      v.provenance = {"collaborative", "bpr-mf",
+                      "seed=" + std::to_string(r.seed) + ",epochs=" + std::to_string(out->epochs)};
+      v.values.assign(vectors.begin() + i * dim, vectors.begin() + (i + 1) * dim);
+      puts.emplace_back(items[i], std::move(v));
+      ids.push_back(items[i]);
+    }
+    RECO_RETURN_IF_ERROR(store_->WriteVectors(c->record.id, storage, puts, {}));
+    std::vector<float> packed;
+    for (const auto& [iid, v] : puts) packed.insert(packed.end(), v.values.begin(), v.values.end());
+    RECO_RETURN_IF_ERROR(fresh->Add(ids.data(), packed.data(), ids.size()));
+    RemoveIndexFiles(c->record.id, space->number, 0);
+    space->snapshot_seq = 0;
+    StorageLayout layout = c->layout;
+    layout.storage[space->number] = storage;
+    storage::CollectionRecord record = c->record;
+    record.config = EncodeCollectionConfig(c->config, layout);
+    RECO_RETURN_IF_ERROR(store_->UpdateCollectionConfig(record));
+    const uint32_t old_storage = space->storage;
+    c->record = record;
+    c->layout = layout;
+    space->storage = storage;
+    space->index = std::move(fresh);
+    Status st = store_->DropSpaceVectors(c->record.id, old_storage);
+    if (!st.ok()) Warn("dropping old collaborative vectors: " + st.message());
+    out->items = static_cast<uint32_t>(ids.size());
+    out->users = num_users;
+    out->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return Status::OK();
+  }
+
   Status Reembed(const std::string& collection, const std::string& space_name,
                  const std::map<std::string, std::string>& options) override {
     std::shared_ptr<Collection> c;
@@ -1709,8 +1929,8 @@ class EngineImpl final : public Engine {
     }
     bool needs_text = false;
     for (size_t i = 0; i < c.spaces.size(); ++i) {
-      needs_text |=
-          c.spaces[i]->config.plugin != "none" && (!embedders[i] || embedders[i]->TakesText());
+      needs_text |= c.spaces[i]->config.plugin != "none" && !IsLearned(*c.spaces[i]) &&
+                    (!embedders[i] || embedders[i]->TakesText());
     }
     if (needs_text) RECO_RETURN_IF_ERROR(ValidateText(in.text));
     if (in.contents.size() > 256) {
@@ -1747,9 +1967,10 @@ class EngineImpl final : public Engine {
       RECO_RETURN_IF_ERROR(index::ParseMetric(sc.metric, &metric).WithContext(ctx));
       if (sc.index.empty()) sc.index = "Flat";
       if (sc.plugin.empty()) return Status::InvalidArgument(ctx + ": plugin is empty");
-      if (sc.plugin == "none") {
-        if (sc.dim == 0 || sc.dim > options_.max_dim) {
-          return Status::InvalidArgument(ctx + ": plugin 'none' needs dim between 1 and " +
+      if (sc.plugin == "none" || sc.plugin == "collaborative") {
+        if (sc.dim < (sc.plugin == "none" ? 1u : 2u) || sc.dim > options_.max_dim) {
+          return Status::InvalidArgument(ctx + ": plugin '" + sc.plugin + "' needs dim between " +
+                                         (sc.plugin == "none" ? "1" : "2") + " and " +
                                          std::to_string(options_.max_dim));
         }
       } else {

@@ -110,6 +110,44 @@ struct TopItem {
   double score = 0;  // events (top) or time-decayed events (trending)
 };
 
+// Offline evaluation on the collection's own events (recoctl eval).
+struct EvalRequest {
+  std::string collection;
+  std::string protocol = "random-80-10-10";  // or "leave-last-out"
+  uint64_t seed = 2020;
+  uint32_t k = 10;
+  std::vector<std::string> strategies;   // empty = all: most-popular, item-knn, ease, bpr
+  std::vector<std::string> event_types;  // events that count as interactions; empty = all
+  bool on_valid = false;                 // report the valid part (tuning) instead of test
+};
+
+struct EvalResult {
+  std::string strategy;
+  std::string error;  // why it could not run (e.g. too many items for EASE)
+  uint32_t k = 10;
+  double recall = 0, ndcg = 0, hr = 0, precision = 0, mrr = 0, coverage = 0;
+  uint32_t users = 0;
+  double fit_seconds = 0;
+};
+
+// Collaborative training into a space with plugin "collaborative" (recoctl train).
+struct TrainRequest {
+  std::string collection;
+  std::string space;  // "" = the collection's first collaborative space
+  uint32_t epochs = 40;
+  double learning_rate = 0.05;
+  double reg = 0.005;
+  uint64_t seed = 2020;
+};
+
+struct TrainResult {
+  uint32_t items = 0;  // items that got a vector
+  uint32_t users = 0;
+  uint32_t epochs = 0;
+  double loss = 0;  // the last epoch's BPR loss
+  double seconds = 0;
+};
+
 struct DayCount {
   int64_t day_ms = 0;  // start of the UTC day
   uint64_t events = 0;
@@ -250,6 +288,10 @@ class Engine {
   // Events and distinct users per day for the last `days` days.
   virtual Status EventsPerDay(const std::string& collection, uint32_t days,
                               std::vector<DayCount>* out) = 0;
+
+  virtual Status Evaluate(const EvalRequest& request, std::vector<EvalResult>* out) = 0;
+  // Trains BPR-MF on the events and swaps its item vectors into the space atomically.
+  virtual Status Train(const TrainRequest& request, TrainResult* out) = 0;
 
   // Re-embeds every item of a plugin space in the background — after a model change, or with
   // new plugin options (merged into the space's; an empty value removes one) — while queries

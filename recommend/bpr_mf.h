@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "recommend/recommender.h"
@@ -33,18 +34,18 @@ struct BprEpoch {
 };
 
 struct BprOptions {
-  uint32_t dim = 64;  // factors per user and item
-  int epochs = 40;    // passes over the train entries
-  BprOptimizer optimizer = BprOptimizer::kSgd;
-  float learning_rate = 0.05f;  // SGD step, or Adam's alpha
-  float reg = 0.005f;           // L2 on the factors touched by a triple
-  float bias_reg = 0.0f;        // L2 on item biases
-  bool item_bias = true;        // learn an item bias b_i (a popularity term)
-  float init_std = 0.1f;        // factors start N(0, init_std^2)
-  float adam_beta1 = 0.9f;      // Adam only
-  float adam_beta2 = 0.999f;    // Adam only
-  int num_threads = 2;          // Hogwild threads; 1 = deterministic
-  uint64_t seed = 2020;         // initialisation, visiting order and negatives
+  uint32_t dim = 64;                            // factors per user and item
+  int epochs = 60;                              // passes over the train entries
+  BprOptimizer optimizer = BprOptimizer::kSgd;  // how a triple updates the factors
+  float learning_rate = 0.05f;                  // SGD step, or Adam's alpha
+  float reg = 0.005f;                           // L2 on the factors touched by a triple
+  float bias_reg = 0.0f;                        // L2 on item biases
+  bool item_bias = true;                        // learn an item bias b_i (a popularity term)
+  float init_std = 0.1f;                        // factors start N(0, init_std^2)
+  float adam_beta1 = 0.9f;                      // Adam only
+  float adam_beta2 = 0.999f;                    // Adam only
+  int num_threads = 2;                          // Hogwild threads; 1 = deterministic
+  uint64_t seed = 2020;                         // initialisation, visiting order and negatives
   // Called after each epoch (the model can already Score); return false to stop training.
   std::function<bool(const BprEpoch&)> on_epoch;
 };

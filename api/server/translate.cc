@@ -382,6 +382,52 @@ Status Handle(engine::Engine*, const v1::PingRequest&, v1::PingResponse* resp) {
   return Status::OK();
 }
 
+Status Handle(engine::Engine* e, const v1::EvalRequest& req, v1::EvalResponse* resp) {
+  engine::EvalRequest r;
+  r.collection = req.collection();
+  if (!req.protocol().empty()) r.protocol = req.protocol();
+  if (req.seed() != 0) r.seed = req.seed();
+  if (req.k() != 0) r.k = req.k();
+  r.strategies.assign(req.strategies().begin(), req.strategies().end());
+  r.event_types.assign(req.event_types().begin(), req.event_types().end());
+  r.on_valid = req.on_valid();
+  std::vector<engine::EvalResult> results;
+  RECO_RETURN_IF_ERROR(e->Evaluate(r, &results));
+  for (const auto& x : results) {
+    v1::EvalResult* out = resp->add_results();
+    out->set_strategy(x.strategy);
+    out->set_error(x.error);
+    out->set_k(x.k);
+    out->set_recall(x.recall);
+    out->set_ndcg(x.ndcg);
+    out->set_hr(x.hr);
+    out->set_precision(x.precision);
+    out->set_mrr(x.mrr);
+    out->set_coverage(x.coverage);
+    out->set_users(x.users);
+    out->set_fit_seconds(x.fit_seconds);
+  }
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::TrainRequest& req, v1::TrainResponse* resp) {
+  engine::TrainRequest r;
+  r.collection = req.collection();
+  r.space = req.space();
+  if (req.epochs() != 0) r.epochs = req.epochs();
+  if (req.learning_rate() != 0) r.learning_rate = req.learning_rate();
+  if (req.reg() != 0) r.reg = req.reg();
+  if (req.seed() != 0) r.seed = req.seed();
+  engine::TrainResult result;
+  RECO_RETURN_IF_ERROR(e->Train(r, &result));
+  resp->set_items(result.items);
+  resp->set_users(result.users);
+  resp->set_epochs(result.epochs);
+  resp->set_loss(result.loss);
+  resp->set_seconds(result.seconds);
+  return Status::OK();
+}
+
 Status Dispatch(engine::Engine* e, const v1::Request& req, v1::Response* resp) {
   using R = v1::Request;
   switch (req.body_case()) {
@@ -421,6 +467,10 @@ Status Dispatch(engine::Engine* e, const v1::Request& req, v1::Response* resp) {
       return Handle(e, req.trending(), resp->mutable_trending());
     case R::kEventsPerDay:
       return Handle(e, req.events_per_day(), resp->mutable_events_per_day());
+    case R::kEval:
+      return Handle(e, req.eval(), resp->mutable_eval());
+    case R::kTrain:
+      return Handle(e, req.train(), resp->mutable_train());
     case R::BODY_NOT_SET:
       break;
   }

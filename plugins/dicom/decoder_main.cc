@@ -168,6 +168,7 @@ bool ServeDescribe() {
 
 int main() {
   reco::dicom::QuietGdcm();
+  if (!WriteValue(reco::dicom::kReplyReady)) return 1;
   for (char op = 0; ReadValue(&op);) {
     const bool ok = op == reco::dicom::kRequestDecode     ? ServeDecode()
                     : op == reco::dicom::kRequestDescribe ? ServeDescribe()

@@ -140,6 +140,7 @@ void DecoderProcess::Start() {
     }
     syscall(SYS_close_range, 4u, ~0u, 0u);
     syscall(SYS_execveat, 3, "", argv, environ, AT_EMPTY_PATH);
+    execve("/proc/self/fd/3", argv, environ);  // kernels without execveat
     _exit(127);
   }
   const int err = errno;
@@ -153,6 +154,9 @@ void DecoderProcess::Start() {
   pid_ = pid;
   socket_ = sv[0];
   timed_out_ = false;
+  // The decoder says it is ready once it runs: an exec that failed shows here, not later.
+  char ready = 0;
+  if (!Read(&ready, 1) || ready != kReplyReady) throw StartError(Failure());
 }
 
 void DecoderProcess::Stop() {

@@ -12,7 +12,7 @@
 // and for 'D':
 //   'T' u32 length, bytes                           describe() JSON
 //   'E' u32 length, bytes                           an error message
-// The decoder exits when the socket is closed.
+// The decoder sends 'R' once when it starts, and exits when the socket is closed.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,7 @@ constexpr char kRequestDescribe = 'D';
 constexpr char kReplyImage = 'I';
 constexpr char kReplyText = 'T';
 constexpr char kReplyError = 'E';
+constexpr char kReplyReady = 'R';
 
 constexpr uint32_t kMaxSide = 65535;
 constexpr uint32_t kMaxText = 1u << 24;

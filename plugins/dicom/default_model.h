@@ -20,7 +20,7 @@
 //   layout      64  the grey image averaged down to 8x8, zero-mean (contrast invariant)    x 1.0
 //
 // The only weights are the Sobel kernels, so the model is the same on every machine and its
-// fingerprint is its version and input size. About 3 ms per 256x256 image on one core.
+// fingerprint is its version and input size. About 4-5 ms of CPU per 256x256 image.
 #pragma once
 
 #include <torch/script.h>

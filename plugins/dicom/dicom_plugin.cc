@@ -5,11 +5,13 @@
 // little endian, explicit big endian, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG
 // 2000, RLE). A multi-frame object embeds its middle frame (cheaper than a mean of per-frame
 // embeddings, and for volumes the most representative slice). Monochrome frames get the
-// rescale slope/intercept, then the VOI window (the file's first Window Center/Width, else a
-// modality preset: CT soft tissue 40/400 HU; other modalities the 1st-99th percentile) and
-// MONOCHROME1 inversion; PALETTE COLOR goes through its LUT; YBR becomes RGB. The result is an
-// intensity image in [0, 1] with 1 or 3 channels, resized with antialiasing to
-// input_size x input_size, repeated or averaged (BT.601 luma) to the model's channel count.
+// rescale slope/intercept (or the enhanced objects' Pixel Value Transformation, or RT Dose Grid
+// Scaling), then the VOI window (the file's first Window Center/Width, LINEAR, LINEAR_EXACT or
+// SIGMOID; else a modality preset: CT soft tissue 40/400 HU when the values are in HU; other
+// images the 1st-99th percentile, Pixel Padding Value left out) and MONOCHROME1 inversion;
+// PALETTE COLOR goes through its LUT; YBR becomes RGB. The result is an intensity image in
+// [0, 1] with 1 or 3 channels, resized with antialiasing to input_size x input_size, repeated or
+// averaged (BT.601 luma) to the model's channel count.
 //
 // By default decoding runs in a decoder process, one per instance (decoder_process.h): Debian's
 // GDCM aborts on many malformed files, and a plugin must not take its host down.
@@ -38,6 +40,15 @@
 // study_description, series_description, manufacturer, manufacturer_model, rows, columns,
 // frames, pixel_spacing, slice_thickness (numbers: first value, mm), photometric,
 // transfer_syntax and sop_class (names) -- attributes absent from the file are left out.
+// Identifying values (patient name and its components, ids, birth date, UIDs, dates, times,
+// accession number, institution, physicians, operators, ...) never appear: free-text
+// attributes that repeat one get "[removed]" in its place, and error messages are scrubbed the
+// same way. With keep_identifying the output adds patient_name, patient_id,
+// patient_birth_date, patient_sex, patient_age, study/series/sop_instance_uid, study_id,
+// study_date/time, series_date, acquisition_date, accession_number, institution_name,
+// referring/performing_physician_name, operators_name, station_name, device_serial_number.
+// The descriptions of the inputs of the last embed_batch() come back with their images, so the
+// engine's describe() right after an embed costs nothing.
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
@@ -117,7 +128,6 @@ bool ParseBool(const std::string& key, const nlohmann::json& v) {
 }
 
 std::vector<float> ParseFloats(const std::string& key, const nlohmann::json& v) {
-  std::vector<std::string> items;
   if (v.is_number()) return {v.get<float>()};
   if (v.is_array()) {
     std::vector<float> out;
@@ -455,19 +465,17 @@ class DicomEmbedder : public sdk::Embedder {
     const auto h = static_cast<int64_t>(image.rows);
     const auto w = static_cast<int64_t>(image.cols);
     at::Tensor t = at::from_blob(image.pixels.data(), {1, c, h, w}, at::kFloat);
-    if (c == 1 && channels_ == 3) {
-      t = t.expand({1, 3, h, w});
-    } else if (c == 3 && channels_ == 1) {
-      t = t[0][0] * 0.299f + t[0][1] * 0.587f + t[0][2] * 0.114f;  // BT.601 luma
-      t = t.view({1, 1, h, w});
+    if (c == 3 && channels_ == 1) {
+      t = (t[0][0] * 0.299f + t[0][1] * 0.587f + t[0][2] * 0.114f).view({1, 1, h, w});  // luma
     }
     const auto s = static_cast<int64_t>(opts_.input_size);
     if (h != s || w != s) {
-      t = at::_upsample_bilinear2d_aa(t.contiguous(), {s, s}, /*align_corners=*/false);
+      t = at::_upsample_bilinear2d_aa(t, {s, s}, /*align_corners=*/false);
     } else {
       t = t.clone();  // from_blob memory belongs to `image`
     }
     t = t.clamp(0.0, 1.0);
+    if (t.size(1) == 1 && channels_ == 3) t = t.expand({1, 3, s, s});  // grey on all three
     if (!opts_.model.empty()) t = (t - mean_) * inv_std_;
     return t.contiguous();
   }

@@ -381,6 +381,7 @@ Row RunBpr(const Args& a, const SplitMatrices& data, const EvalOptions& eo) {
   }
   row.tune_seconds = tune ? Seconds(t0) : 0.0;
   // The tuning runs went past their best epoch; refit with the chosen epoch count.
+  if (!tune) row.tried = 1;
   BprMf model(best);
   row.valid = FitEval(&model, data, EvalPart::kValid, eo, &row.fit_seconds);
   Check(Evaluate(model, data, EvalPart::kTest, eo, &row.test), "BPR-MF evaluate");

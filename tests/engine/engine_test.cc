@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 #include <thread>
 
 #include "engine/engine.h"
@@ -825,6 +827,76 @@ TEST_F(EventsEngineTest, BadEventsAreRefusedWholeAndPlaceholdersAreOptIn) {
   EXPECT_EQ(std::get<bool>(view.item.attributes.at("placeholder")), true);
   EXPECT_FALSE(engine_->AddEvents("line", {{"ann", "song-1", "view", 1, 0}}, &r).ok());
   engine_.reset();  // before `other` goes
+}
+
+TEST_F(EventsEngineTest, EvaluatesStrategiesAndTrainsACollaborativeSpace) {
+  Open();
+  CollectionConfig c;
+  c.name = "cf";
+  c.spaces = {SpaceConfig{"bpr", "collaborative", {}, 9, "ip", "Flat", {}}};
+  c.unknown_items = "create";
+  ASSERT_TRUE(engine_->CreateCollection(c).ok());
+  // Two taste groups: users 0-29 like items 0-19, users 30-59 like items 20-39.
+  std::vector<EventInput> events;
+  std::mt19937 rng(7);
+  for (int u = 0; u < 60; ++u) {
+    for (int n = 0; n < 12; ++n) {
+      int item = (u < 30 ? 0 : 20) + static_cast<int>(rng() % 20);
+      events.push_back({"u" + std::to_string(u), "i" + std::to_string(item), "click", 1, 1000 + n});
+    }
+  }
+  EventsResult r;
+  ASSERT_TRUE(engine_->AddEvents("cf", events, &r).ok());
+  EvalRequest eval;
+  eval.collection = "cf";
+  eval.k = 5;
+  std::vector<EvalResult> results;
+  Status st = engine_->Evaluate(eval, &results);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(results.size(), 4u);
+  std::map<std::string, double> recall;
+  for (const auto& x : results) {
+    EXPECT_TRUE(x.error.empty()) << x.strategy << ": " << x.error;
+    EXPECT_GT(x.users, 0u);
+    recall[x.strategy] = x.recall;
+  }
+  EXPECT_GT(recall["ease"], recall["most-popular"]);
+  EXPECT_GT(recall["item-knn"], recall["most-popular"]);
+  eval.protocol = "leave-last-out";
+  eval.strategies = {"ease"};
+  ASSERT_TRUE(engine_->Evaluate(eval, &results).ok());
+  EXPECT_EQ(results.size(), 1u);
+  eval.protocol = "random";
+  EXPECT_EQ(engine_->Evaluate(eval, &results).code(), Status::Code::kInvalidArgument);
+
+  TrainRequest train;
+  train.collection = "cf";
+  train.epochs = 30;
+  TrainResult trained;
+  st = engine_->Train(train, &trained);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(trained.items, 40u);
+  EXPECT_EQ(trained.users, 60u);
+  CollectionStats stats;
+  ASSERT_TRUE(engine_->Stats("cf", &stats).ok());
+  EXPECT_EQ(stats.spaces[0].vectors, 40u);
+  // A group-0 user's recommendations come from group 0.
+  RecommendQuery q;
+  q.collection = "cf";
+  q.user = "u3";
+  q.k = 3;
+  std::vector<Recommendation> recs;
+  ASSERT_TRUE(engine_->Recommend(q, &recs).ok());
+  ASSERT_FALSE(recs.empty());
+  for (const auto& rec : recs) EXPECT_LT(std::stoi(rec.id.substr(1)), 20) << rec.id;
+  // Upserting item metadata keeps the learned vector.
+  ItemInput meta;
+  meta.id = "i5";
+  meta.attributes["title"] = std::string("five");
+  EXPECT_FALSE(engine_->Upsert("cf", {meta}).ok());  // nothing to embed: no content space
+  Open();
+  ASSERT_TRUE(engine_->Stats("cf", &stats).ok());
+  EXPECT_EQ(stats.spaces[0].vectors, 40u);  // the trained vectors survive a restart
 }
 
 }  // namespace

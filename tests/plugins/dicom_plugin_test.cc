@@ -313,6 +313,7 @@ struct Synthetic {
   double intercept = 0.0;
   std::string window_center, window_width;  // none when empty
   std::string patient_name = "Synthetic^Patient";
+  std::string series_description;
 };
 
 std::string Write(const Synthetic& s) {
@@ -336,6 +337,9 @@ std::string Write(const Synthetic& s) {
   SetText(&ds, 0x0008, 0x0016, gdcm::VR::UI, "1.2.840.10008.5.1.4.1.1.4");  // MR Image Storage
   SetText(&ds, 0x0008, 0x0060, gdcm::VR::CS, "MR");
   SetText(&ds, 0x0010, 0x0010, gdcm::VR::PN, s.patient_name);
+  if (!s.series_description.empty()) {
+    SetText(&ds, 0x0008, 0x103e, gdcm::VR::LO, s.series_description);
+  }
   if (!s.window_center.empty()) {
     SetText(&ds, 0x0028, 0x1050, gdcm::VR::DS, s.window_center);
     SetText(&ds, 0x0028, 0x1051, gdcm::VR::DS, s.window_width);
@@ -703,15 +707,22 @@ TEST(DicomPlugin, KeepIdentifyingShowsThePatient) {
   EXPECT_EQ(jb.value("study_date", ""), "20040119");
   EXPECT_EQ(jb.value("study_instance_uid", ""), "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322");
   EXPECT_EQ(jb.value("modality", ""), "CT");
-  // A synthetic file's patient name appears only with keep_identifying.
+  // A synthetic file's patient name appears only with keep_identifying, also where a free-text
+  // attribute repeats it.
   Synthetic s;
   s.pixels = Pattern();
   s.patient_name = "Doe^Jane";
+  s.series_description = "Jane Doe follow-up";
   const std::string file = Write(s);
   ASSERT_TRUE(plain.Describe(file, &a)) << a;
   ASSERT_TRUE(keep.Describe(file, &b)) << b;
   EXPECT_EQ(a.find("Doe"), std::string::npos) << a;
+  EXPECT_EQ(a.find("Jane"), std::string::npos) << a;
+  EXPECT_EQ(nlohmann::json::parse(a).value("series_description", ""),
+            "[removed] [removed] follow-up")
+      << a;
   EXPECT_EQ(nlohmann::json::parse(b).value("patient_name", ""), "Doe^Jane") << b;
+  EXPECT_EQ(nlohmann::json::parse(b).value("series_description", ""), "Jane Doe follow-up") << b;
 }
 
 TEST(DicomPlugin, TruncatedCorruptAndOversizedInputs) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -78,29 +79,36 @@ std::string PythonWithTorch() {
   return "";
 }
 
-// Runs text_bert_export.py once into a temporary folder; "" (and a test failure) when it cannot.
+// Runs text_bert_export.py into a new temporary folder; "" (and a test failure) when it cannot.
+std::string Export() {
+  const std::string python = PythonWithTorch();
+  if (python.empty()) {
+    ADD_FAILURE() << "python3 cannot import torch: run tools/setup (it installs Debian's "
+                     "python3-torch) to export the test's BERT model";
+    return "";
+  }
+  std::string tmpl = ::testing::TempDir() + "reco_text_bert_XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed";
+    return "";
+  }
+  const std::string cmd =
+      python + " " + RECO_SOURCE_DIR + "/tests/plugins/text_bert_export.py " + tmpl + " 2>&1";
+  if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "failed: " << cmd;
+  return tmpl;
+}
+
+// The export, made once per process and removed at exit.
 const std::string& ExportDir() {
-  static const std::string dir = []() -> std::string {
-    const std::string python = PythonWithTorch();
-    if (python.empty()) {
-      ADD_FAILURE() << "python3 cannot import torch: run tools/setup (it installs Debian's "
-                       "python3-torch) to export the test's BERT model";
-      return "";
+  struct Dir {
+    std::string path = Export();
+    ~Dir() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
     }
-    std::string tmpl = ::testing::TempDir() + "reco_text_bert_XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed";
-      return "";
-    }
-    const std::string cmd =
-        python + " " + RECO_SOURCE_DIR + "/tests/plugins/text_bert_export.py " + tmpl + " 2>&1";
-    if (std::system(cmd.c_str()) != 0) {
-      ADD_FAILURE() << "failed: " << cmd;
-      return "";
-    }
-    return tmpl;
-  }();
-  return dir;
+  };
+  static const Dir dir;
+  return dir.path;
 }
 
 nlohmann::json Reference() {

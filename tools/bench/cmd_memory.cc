@@ -26,7 +26,6 @@ int RunChild(const std::string& spec, size_t n, size_t dim, uint64_t seed,
              const std::string& dir_base) {
   const std::vector<float> data = RandomVectors(seed, n, dim, true);
   TempDir dir(dir_base);
-  SetOmpThreads(2);
   json out = {{"spec", spec}, {"n", n}, {"dim", dim}};
   if (spec == "rocksdb") {
     const size_t rss0 = RssBytes();
@@ -65,6 +64,7 @@ int RunMemory(Args& args, Report& report) {
   const std::string dir_base = args.Str("dir", "");
   const bool child = args.Flag("child");
   const std::string child_spec = args.Str("spec", "");
+  const int child_omp = static_cast<int>(args.Int("child-omp-threads", 1));
   args.Finish();
   if (child) return RunChild(child_spec, n, dim, seed, dir_base);
 
@@ -73,9 +73,12 @@ int RunMemory(Args& args, Report& report) {
   all.insert(all.end(), specs.begin(), specs.end());
   for (const auto& spec : all) {
     std::fprintf(stderr, "[memory] %s\n", spec.c_str());
-    std::string cmd = ShellQuote(SelfExe()) + " memory --child --spec " + ShellQuote(spec) +
-                      " --n " + std::to_string(n) + " --dim " + std::to_string(dim) + " --seed " +
-                      std::to_string(seed);
+    // One OpenMP thread in the child: the figures do not depend on it, and FAISS's k-means
+    // (IVF / PQ training) with 2 OpenMP threads next to OpenBLAS's spins for minutes on 2
+    // busy cores (docs/benchmarks.md).
+    std::string cmd = "OMP_NUM_THREADS=" + std::to_string(child_omp) + " " + ShellQuote(SelfExe()) +
+                      " memory --child --spec " + ShellQuote(spec) + " --n " + std::to_string(n) +
+                      " --dim " + std::to_string(dim) + " --seed " + std::to_string(seed);
     if (!dir_base.empty()) cmd += " --dir " + ShellQuote(dir_base);
     FILE* pipe = popen(cmd.c_str(), "r");
     if (pipe == nullptr) Fail("cannot run " + cmd);
@@ -127,7 +130,9 @@ int RunMemory(Args& args, Report& report) {
       "Stats = Engine::Stats space memory_bytes / n. RSS growth: resident set after "
       "upserting (and training) minus before, in a fresh process per index; the raw "
       "RocksDB row writes the same records without an engine, and its growth "
-      "(memtables, caches) is subtracted to estimate the index's share.");
+      "(memtables, caches) is subtracted to estimate the index's share. Children run with "
+      "OMP_NUM_THREADS=" +
+      std::to_string(child_omp) + ".");
   report.End();
   return 0;
 }

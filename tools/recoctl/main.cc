@@ -77,6 +77,11 @@ commands:
   analytics top NAME [--type T] [--days D] [-k K]
   analytics trending NAME [--days D] [--half-life DAYS] [-k K]
   analytics daily NAME [--days D]
+  eval NAME [--protocol random-80-10-10|leave-last-out] [--seed S] [-k K]
+            [--strategies most-popular,item-knn,ease,bpr] [--event-types T,..] [--valid]
+                     offline evaluation on the collection's events, full ranking
+  train NAME [--space S] [--epochs N] [--lr X] [--reg X] [--seed S]
+                     BPR-MF on the events into a space created with plugin=collaborative,dim=N
   reembed NAME SPACE [--option KEY=VALUE ...] [--wait]
                      re-embed a plugin space in the background (new model: --option model=PATH);
                      queries answer from the old vectors until the new ones swap in
@@ -1374,6 +1379,85 @@ int AnalyticsCommand(const Context& ctx, const std::vector<std::string>& words) 
   UsageError("unknown command 'analytics " + sub + "' (top, trending, daily)");
 }
 
+int EvalCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("eval", std::vector<std::string>(words.begin() + 1, words.end()),
+            {"--protocol", "--seed", "-k", "--strategies", "--event-types"}, {"--valid"});
+  args.ExpectPositional("eval", 1,
+                        "NAME [--protocol random-80-10-10|leave-last-out] [--seed S] [-k K]");
+  v1::Request req;
+  v1::EvalRequest* r = req.mutable_eval();
+  r->set_collection(args.positional()[0]);
+  r->set_protocol(args.Value("--protocol").value_or("random-80-10-10"));
+  if (auto v = args.Value("--seed")) r->set_seed(ParseCount("--seed", *v, UINT64_MAX));
+  r->set_k(KFlag(args));
+  for (const auto& x : SplitList(args.Value("--strategies").value_or(""))) r->add_strategies(x);
+  for (const auto& x : SplitList(args.Value("--event-types").value_or(""))) r->add_event_types(x);
+  r->set_on_valid(args.Has("--valid"));
+  v1::Response resp;
+  Check(ctx.client->Call(req, &resp));
+  const std::string k = std::to_string(r->k());
+  if (!ctx.json_output) {
+    std::cout << std::left << std::setw(14) << "strategy" << std::right;
+    for (const char* m : {"recall", "ndcg", "hr", "precision", "mrr", "coverage"}) {
+      std::cout << std::setw(12) << (std::string(m) + "@" + k);
+    }
+    std::cout << std::setw(10) << "fit s"
+              << "\n";
+  }
+  for (const auto& x : resp.eval().results()) {
+    if (ctx.json_output) {
+      json out = {{"strategy", x.strategy()},        {"recall@" + k, x.recall()},
+                  {"ndcg@" + k, x.ndcg()},           {"hr@" + k, x.hr()},
+                  {"precision@" + k, x.precision()}, {"mrr@" + k, x.mrr()},
+                  {"coverage@" + k, x.coverage()},   {"users", x.users()},
+                  {"fit_seconds", x.fit_seconds()},  {"protocol", r->protocol()}};
+      if (!x.error().empty()) out["error"] = x.error();
+      PrintJsonLine(out);
+    } else if (!x.error().empty()) {
+      std::cout << std::left << std::setw(14) << x.strategy() << std::right << "  " << x.error()
+                << "\n";
+    } else {
+      std::cout << std::left << std::setw(14) << x.strategy() << std::right << std::fixed
+                << std::setprecision(4);
+      for (double v : {x.recall(), x.ndcg(), x.hr(), x.precision(), x.mrr(), x.coverage()}) {
+        std::cout << std::setw(12) << v;
+      }
+      std::cout << std::setprecision(2) << std::setw(10) << x.fit_seconds() << "\n";
+    }
+  }
+  return 0;
+}
+
+int TrainCommand(const Context& ctx, const std::vector<std::string>& words) {
+  Args args("train", std::vector<std::string>(words.begin() + 1, words.end()),
+            {"--space", "--epochs", "--lr", "--reg", "--seed"}, {});
+  args.ExpectPositional("train", 1, "NAME [--space S] [--epochs N]");
+  v1::Request req;
+  v1::TrainRequest* r = req.mutable_train();
+  r->set_collection(args.positional()[0]);
+  r->set_space(args.Value("--space").value_or(""));
+  if (auto v = args.Value("--epochs"))
+    r->set_epochs(static_cast<uint32_t>(ParseCount("--epochs", *v, 10000)));
+  if (auto v = args.Value("--lr")) r->set_learning_rate(std::strtod(v->c_str(), nullptr));
+  if (auto v = args.Value("--reg")) r->set_reg(std::strtod(v->c_str(), nullptr));
+  if (auto v = args.Value("--seed")) r->set_seed(ParseCount("--seed", *v, UINT64_MAX));
+  v1::Response resp;
+  Check(ctx.client->Call(req, &resp));
+  const auto& t = resp.train();
+  if (ctx.json_output) {
+    PrintJsonLine({{"items", t.items()},
+                   {"users", t.users()},
+                   {"epochs", t.epochs()},
+                   {"loss", t.loss()},
+                   {"seconds", t.seconds()}});
+  } else {
+    std::cout << "trained BPR-MF on " << t.users() << " users x " << t.items()
+              << " items: " << t.epochs() << " epochs, final loss " << t.loss() << ", "
+              << t.seconds() << " s; the item vectors now serve the space\n";
+  }
+  return 0;
+}
+
 int BackupCommand(const Context& ctx, const std::vector<std::string>& words) {
   Args args("backup", std::vector<std::string>(words.begin() + 1, words.end()), {}, {});
   args.ExpectPositional("backup", 1, "DIR");
@@ -1464,6 +1548,8 @@ int main(int argc, char** argv) {
                                                    {"events", EventsCommand},
                                                    {"recommend", RecommendCommand},
                                                    {"analytics", AnalyticsCommand},
+                                                   {"eval", EvalCommand},
+                                                   {"train", TrainCommand},
                                                    {"plugins", PluginsCommand},
                                                    {"ping", PingCommand}};
   const auto it = commands.find(command);
