@@ -1399,7 +1399,7 @@ int EvalCommand(const Context& ctx, const std::vector<std::string>& words) {
   if (!ctx.json_output) {
     std::cout << std::left << std::setw(14) << "strategy" << std::right;
     for (const char* m : {"recall", "ndcg", "hr", "precision", "mrr", "coverage"}) {
-      std::cout << std::setw(12) << (std::string(m) + "@" + k);
+      std::cout << std::setw(14) << (std::string(m) + "@" + k);
     }
     std::cout << std::setw(10) << "fit s"
               << "\n";
@@ -1420,7 +1420,7 @@ int EvalCommand(const Context& ctx, const std::vector<std::string>& words) {
       std::cout << std::left << std::setw(14) << x.strategy() << std::right << std::fixed
                 << std::setprecision(4);
       for (double v : {x.recall(), x.ndcg(), x.hr(), x.precision(), x.mrr(), x.coverage()}) {
-        std::cout << std::setw(12) << v;
+        std::cout << std::setw(14) << v;
       }
       std::cout << std::setprecision(2) << std::setw(10) << x.fit_seconds() << "\n";
     }
