@@ -122,7 +122,7 @@ TEST(BenchSmokeTest, Ann) {
 TEST(BenchSmokeTest, Exact) {
   testing::TempDir dir;
   BenchRun run = Bench(dir, {"exact", "--n", "5000", "--dim", "16", "--queries", "5", "--batch",
-                             "4", "--reps", "1"});
+                             "4", "--reps", "1", "--rounds", "1"});
   ExpectMachine(run);
   EXPECT_EQ(run.Of("bandwidth").size(), 2u);
   const auto singles = run.Of("single");

@@ -200,7 +200,8 @@ std::string Count(double v) {
 
 std::string Ratio(double v) {
   if (!std::isfinite(v)) return "-";
-  return Fixed(v, v < 10 ? 2 : 1) + "x";
+  const double a = std::fabs(v);
+  return Fixed(v, a >= 10 ? 1 : a >= 0.1 || a == 0 ? 2 : a >= 0.01 ? 3 : 4) + "x";
 }
 
 std::string Bytes(double v) {
@@ -475,7 +476,15 @@ std::string SelfExe() {
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) Fail("cannot read /proc/self/exe");
   buf[n] = '\0';
-  return buf;
+  std::string path = buf;
+  // A binary relinked while it runs: its path now names the new build, which is what a child
+  // process should run.
+  const std::string deleted = " (deleted)";
+  if (path.size() > deleted.size() &&
+      path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0) {
+    path.resize(path.size() - deleted.size());
+  }
+  return path;
 }
 
 TempDir::TempDir(const std::string& base) {
