@@ -2103,6 +2103,7 @@ class EngineImpl final : public Engine {
         std::unique_ptr<index::VectorIndex> index;
         RECO_RETURN_IF_ERROR(index::VectorIndex::Create(space->index_options, &index));
         RECO_RETURN_IF_ERROR(FillIndex(*c, *space, nullptr, index.get()).WithContext(ctx));
+        RECO_RETURN_IF_ERROR(index->TrainNow().WithContext(ctx));
         space->index = std::move(index);
       }
     }
@@ -2202,11 +2203,14 @@ class EngineImpl final : public Engine {
     }
     // (Re-embeds swap spaces while holding maintenance_mu_, as this does: the space cannot
     // change storage under a rebuild.)
+    // Everything goes in first, then training sees all of it: training on whichever vectors
+    // crossed the threshold first skews the lists when data arrives in a meaningful order.
     index::IndexOptions io = space->index_options;
-    io.train_inline = true;
+    io.train_inline = false;
     std::unique_ptr<index::VectorIndex> fresh;
     RECO_RETURN_IF_ERROR(index::VectorIndex::Create(io, &fresh));
     RECO_RETURN_IF_ERROR(FillIndex(*c, *space, snapshot.get(), fresh.get()));
+    RECO_RETURN_IF_ERROR(fresh->TrainNow());
     snapshot.reset();
     std::unique_lock<std::shared_mutex> lock(c->mu);
     if (c->dropped) return Status::OK();

@@ -219,6 +219,11 @@ class FaissIndex final : public VectorIndex {
 
   const IndexOptions& options() const override { return o_; }
 
+  Status TrainNow() override {
+    if (!staging_ || staging_->size() < train_threshold_) return Status::OK();
+    return TrainFromStaging();
+  }
+
   bool NeedsRebuild() const override {
     if (staging_) return staging_->size() >= train_threshold_;
     size_t total = present_.size() + tombstones_;

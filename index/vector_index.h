@@ -113,6 +113,10 @@ class VectorIndex {
   // that waits for training, is rebuilt from the stored vectors into a fresh index that
   // replaces this one.
   virtual bool NeedsRebuild() const { return false; }
+  // An index waiting for training trains now on everything it holds (FAISS's k-means draws
+  // its own random sample), instead of on the first vectors that reached the threshold.
+  // Does nothing for indexes that need no training or hold too few vectors.
+  virtual Status TrainNow() { return Status::OK(); }
 
   // Writes the index to path (created or truncated).
   virtual Status Save(const std::string& path) const = 0;

@@ -347,6 +347,15 @@ TEST(VectorIndex, UntrainedIndexAsksForARebuildInsteadOfTrainingInline) {
   ASSERT_TRUE(index->Add(ids.data() + 999, x.data() + 999 * 4, 201).ok());
   EXPECT_TRUE(index->NeedsRebuild());
   EXPECT_FALSE(index->Stats().trained);  // still exact
+  // Training on demand uses everything held, and the index keeps all its vectors.
+  ASSERT_TRUE(index->TrainNow().ok());
+  EXPECT_TRUE(index->Stats().trained);
+  EXPECT_FALSE(index->NeedsRebuild());
+  EXPECT_EQ(index->size(), 1200u);
+  std::vector<Neighbor> got;
+  ASSERT_TRUE(index->Search(x.data() + 1100 * 4, 1, SearchParams{0, 16}, nullptr, &got).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, 1100u);
 }
 
 TEST(VectorIndex, HnswAsksForARebuildAfterManyRemovals) {
