@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reco/plugin_abi.h"
+#include "testutil/plugin_table.h"
 
 namespace {
 
@@ -53,21 +54,7 @@ constexpr const char* kPydicomDir = "/usr/lib/python3/dist-packages/pydicom/data
 constexpr uint32_t kDim = 936;
 
 const reco_plugin_v1* Api() {
-  static const reco_plugin_v1* api = [] {
-    const std::string path = std::string(RECO_PLUGIN_DIR) + "/reco_dicom.so";
-    // Never dlclose()d: LibTorch does not support being unloaded.
-    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      ADD_FAILURE() << "dlopen(" << path << "): " << dlerror();
-      return static_cast<const reco_plugin_v1*>(nullptr);
-    }
-    auto entry = reinterpret_cast<reco_plugin_entry_fn>(dlsym(handle, RECO_PLUGIN_ENTRY_SYMBOL));
-    if (entry == nullptr) {
-      ADD_FAILURE() << "no " << RECO_PLUGIN_ENTRY_SYMBOL << " in " << path;
-      return static_cast<const reco_plugin_v1*>(nullptr);
-    }
-    return entry(RECO_PLUGIN_ABI_VERSION);
-  }();
+  static const reco_plugin_v1* api = reco::testing::LoadPluginTable("reco_dicom.so");
   return api;
 }
 

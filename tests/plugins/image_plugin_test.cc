@@ -41,6 +41,7 @@
 
 #include "plugins/image/preprocess.h"
 #include "reco/plugin_abi.h"
+#include "testutil/plugin_table.h"
 
 namespace {
 
@@ -51,21 +52,7 @@ using reco::image::ResizeMode;
 constexpr uint32_t kDefaultDim = 944;
 
 const reco_plugin_v1* Api() {
-  static const reco_plugin_v1* api = [] {
-    const std::string path = std::string(RECO_PLUGIN_DIR) + "/reco_image.so";
-    // Never dlclose()d: LibTorch does not support being unloaded.
-    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      ADD_FAILURE() << "dlopen(" << path << "): " << dlerror();
-      return static_cast<const reco_plugin_v1*>(nullptr);
-    }
-    auto entry = reinterpret_cast<reco_plugin_entry_fn>(dlsym(handle, RECO_PLUGIN_ENTRY_SYMBOL));
-    if (entry == nullptr) {
-      ADD_FAILURE() << "no " << RECO_PLUGIN_ENTRY_SYMBOL << " in " << path;
-      return static_cast<const reco_plugin_v1*>(nullptr);
-    }
-    return entry(RECO_PLUGIN_ABI_VERSION);
-  }();
+  static const reco_plugin_v1* api = reco::testing::LoadPluginTable("reco_image.so");
   return api;
 }
 
