@@ -1585,7 +1585,7 @@ class EngineImpl final : public Engine {
   }
 
   Status Reembed(const std::string& collection, const std::string& space_name,
-                 const std::map<std::string, std::string>& options) override {
+                 const std::map<std::string, std::string>& options, bool fit) override {
     std::shared_ptr<Collection> c;
     RECO_RETURN_IF_ERROR(Find(collection, &c));
     Space* space = nullptr;
@@ -1626,6 +1626,16 @@ class EngineImpl final : public Engine {
     Status st = plugins_.CreateEmbedder(next.plugin, PluginConfigJson(next), &made);
     if (!st.ok()) return fail(st.WithContext("space " + Quote(space_name)));
     std::shared_ptr<Embedder> embedder = std::move(made);
+    if (fit && !embedder->CanFit()) {
+      return fail(Status::InvalidArgument("plugin " + Quote(next.plugin) +
+                                          " does not learn from a collection (it has no fit)"));
+    }
+    if (fit && !embedder->CanKeepState()) {
+      return fail(Status::FailedPrecondition(
+          "plugin " + Quote(next.plugin) +
+          " learns (fit) but cannot hand what it learnt to the host (it needs plugin ABI 1.2 "
+          "save_state/load_state), so its vectors could not be reproduced after a restart"));
+    }
     next.dim = embedder->dim();
     index::IndexOptions io = space->index_options;
     io.dim = next.dim;
@@ -1647,9 +1657,11 @@ class EngineImpl final : public Engine {
       space->reembed_total = c->external_ids.size();
     }
     std::lock_guard<std::mutex> lock(jobs_mu_);
-    jobs_.emplace_back([this, c, space, next, embedder, io, fresh = fresh.release(), storage] {
+    jobs_.emplace_back([this, c, space, next, embedder, io, fresh = fresh.release(), storage,
+                        fit] {
       std::unique_ptr<index::VectorIndex> index(fresh);
-      Status st = RunReembed(c.get(), space, next, embedder, io, std::move(index), storage);
+      Status st = fit ? FitEmbedder(*c, embedder.get(), storage) : Status::OK();
+      if (st.ok()) st = RunReembed(c.get(), space, next, embedder, io, std::move(index), storage);
       std::unique_lock<std::shared_mutex> lock(c->mu);
       if (st.ok()) {
         space->reembed_state = 3;
@@ -1661,6 +1673,43 @@ class EngineImpl final : public Engine {
       }
     });
     return Status::OK();
+  }
+
+  // Lets a re-embed's new instance learn from every item's input (its text, or its first
+  // content the plugin takes), then keeps what it learnt with storage space `storage`.
+  Status FitEmbedder(const Collection& c, Embedder* embedder, uint32_t storage) {
+    std::vector<uint64_t> all;
+    {
+      std::shared_lock<std::shared_mutex> lock(c.mu);
+      if (c.dropped) return Status::OK();
+      for (const auto& [iid, id] : c.external_ids) all.push_back(iid);
+    }
+    std::sort(all.begin(), all.end());
+    std::vector<Item> items;
+    std::vector<std::vector<Content>> contents;
+    items.reserve(all.size());
+    contents.reserve(all.size());
+    std::vector<reco_input> inputs;
+    for (uint64_t iid : all) {
+      if (stopping_jobs_) return Status::Unavailable("interrupted by shutdown");
+      Item item;
+      Status st = store_->GetItem(c.record.id, iid, &item);
+      if (st.IsNotFound()) continue;
+      RECO_RETURN_IF_ERROR(st);
+      std::vector<Content> content;
+      if (item.contents > 0) RECO_RETURN_IF_ERROR(store_->GetContents(c.record.id, iid, &content));
+      items.push_back(std::move(item));
+      contents.push_back(std::move(content));
+    }
+    // Inputs point into items/contents, which no longer grow.
+    for (size_t i = 0; i < items.size(); ++i) {
+      reco_input input;
+      if (PickInput(*embedder, items[i].text, contents[i], &input)) inputs.push_back(input);
+    }
+    RECO_RETURN_IF_ERROR(embedder->Fit(inputs));
+    std::string state;
+    RECO_RETURN_IF_ERROR(embedder->SaveState(&state));
+    return store_->PutPluginState(c.record.id, storage, state);
   }
 
   // Embeds the items `iids` (current stored text and contents) with `embedder` into storage
@@ -1988,6 +2037,16 @@ class EngineImpl final : public Engine {
           }
         }
         space->embedder = std::move(made);
+        if (st.ok() && !creating) {
+          // What the plugin learnt when these vectors were made (a fitted re-embed).
+          std::string state;
+          Status got = store_->GetPluginState(c->record.id, space->storage, &state);
+          if (got.ok()) {
+            st = space->embedder->LoadState(state);
+          } else if (!got.IsNotFound()) {
+            st = got;
+          }
+        }
         if (st.ok() && sc.dim != 0 && sc.dim != space->embedder->dim()) {
           st = Status::InvalidArgument("dim " + std::to_string(sc.dim) + " does not match plugin " +
                                        Quote(sc.plugin) + "'s output dim " +

@@ -297,8 +297,11 @@ class Engine {
   // new plugin options (merged into the space's; an empty value removes one) — while queries
   // keep answering from the old vectors; then swaps in the new vectors and index at once.
   // Progress is in Stats (reembed_*). FailedPrecondition while one is running.
+  // With `fit`, the new instance first learns from the collection (the plugin's fit: e.g. the
+  // text plugin's term weights from every item's text); what it learnt is kept with the new
+  // vectors (ABI 1.2 state) and restored at every start.
   virtual Status Reembed(const std::string& collection, const std::string& space,
-                         const std::map<std::string, std::string>& options) = 0;
+                         const std::map<std::string, std::string>& options, bool fit) = 0;
   virtual std::vector<PluginInfo> Plugins() const = 0;
   // Libraries in plugin_dir that were refused, with the reason.
   virtual std::vector<std::pair<std::string, std::string>> RefusedPlugins() const = 0;

@@ -114,6 +114,62 @@ Status Embedder::Describe(const reco_input& input, std::string* json) {
   return Status::OK();
 }
 
+bool Embedder::CanFit() const { return library_->table->fit != nullptr; }
+
+bool Embedder::CanKeepState() const {
+  const reco_plugin_v1* t = library_->table;
+  return RECO_PLUGIN_HAS(t, load_state) && t->save_state != nullptr && t->load_state != nullptr;
+}
+
+Status Embedder::Fit(const std::vector<reco_input>& inputs) {
+  const reco_plugin_v1* t = library_->table;
+  if (t->fit == nullptr) {
+    return Status::InvalidArgument("plugin '" + library_->info.name + "' does not learn (no fit)");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (t->fit(instance_, inputs.data(), inputs.size()) != RECO_OK) {
+    return Status::PluginError("plugin '" + library_->info.name +
+                               "' failed to fit: " + OrEmpty(t->last_error(instance_)));
+  }
+  provenance_.fingerprint = OrEmpty(t->fingerprint(instance_));
+  return Status::OK();
+}
+
+Status Embedder::SaveState(std::string* state) {
+  state->clear();
+  if (!CanKeepState()) return Status::OK();
+  const reco_plugin_v1* t = library_->table;
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  if (t->save_state(instance_, &data, &size) != RECO_OK) {
+    return Status::PluginError("plugin '" + library_->info.name + "' could not save its state: " +
+                               OrEmpty(t->last_error(instance_)));
+  }
+  if (size > 0 && data == nullptr) {
+    return Status::PluginError("plugin '" + library_->info.name + "' saved a null state");
+  }
+  if (size > 0) state->assign(reinterpret_cast<const char*>(data), size);
+  return Status::OK();
+}
+
+Status Embedder::LoadState(const std::string& state) {
+  if (state.empty()) return Status::OK();
+  if (!CanKeepState()) {
+    return Status::FailedPrecondition("plugin '" + library_->info.name +
+                                      "' cannot load a learnt state (it needs ABI 1.2)");
+  }
+  const reco_plugin_v1* t = library_->table;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (t->load_state(instance_, reinterpret_cast<const uint8_t*>(state.data()), state.size()) !=
+      RECO_OK) {
+    return Status::PluginError("plugin '" + library_->info.name + "' refused its saved state: " +
+                               OrEmpty(t->last_error(instance_)));
+  }
+  provenance_.fingerprint = OrEmpty(t->fingerprint(instance_));
+  return Status::OK();
+}
+
 PluginHost::PluginHost() = default;
 PluginHost::~PluginHost() = default;
 

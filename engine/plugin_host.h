@@ -43,6 +43,16 @@ class Embedder {
   // "{}" when the plugin has no describe.
   Status Describe(const reco_input& input, std::string* json);
 
+  // Whether the plugin learns from a corpus (fit), and whether it can hand what it learnt to
+  // the host to keep (ABI 1.2 save_state/load_state).
+  bool CanFit() const;
+  bool CanKeepState() const;
+  // Learns from the inputs; the provenance's fingerprint is read again afterwards.
+  Status Fit(const std::vector<reco_input>& inputs);
+  // The learnt state ("" when the plugin keeps none), and restoring it on a fresh instance.
+  Status SaveState(std::string* state);
+  Status LoadState(const std::string& state);
+
  private:
   friend class PluginHost;
   Embedder() = default;

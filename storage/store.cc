@@ -34,6 +34,7 @@ constexpr const char* kCountersCf = "counters";
 //   events:   be32(coll) be64(uid) be64(time) be64(iid) u8(type) -> float value
 //   counters: be32(coll) be32(day) u8(type) be64(iid)   -> fixed64 count (merge: add)
 //   meta "u:" be32(coll)                                -> fixed64 next free uid
+//   meta "p:" be32(coll) be32(space)                    -> a plugin's learnt state (bytes)
 constexpr const char* kItemsCf = "items";
 constexpr const char* kIdsCf = "ids";
 constexpr const char* kVectorsCf = "vectors";
@@ -86,6 +87,7 @@ std::string VectorKey(uint32_t c, uint32_t space, uint64_t iid) {
 }
 std::string MetaNameKey(const std::string& name) { return "c:" + name; }
 std::string MetaNextIdKey(uint32_t c) { return "n:" + CollectionPrefix(c); }
+std::string MetaStateKey(uint32_t c, uint32_t space) { return "p:" + SpacePrefix(c, space); }
 std::string ChangeKey(uint32_t c, uint64_t seq) {
   std::string k = CollectionPrefix(c);
   PutBE64(&k, seq);
@@ -278,6 +280,8 @@ class RocksStore final : public Store {
       batch.DeleteRange(cf, begin, end);
     }
     batch.Delete(meta_, "u:" + CollectionPrefix(record.id));
+    const std::string states = "p:" + CollectionPrefix(record.id);
+    batch.DeleteRange(meta_, states, PrefixEnd(states));
     batch.Delete(meta_, MetaNameKey(record.name));
     batch.Delete(meta_, MetaNextIdKey(record.id));
     return FromRocks(db_->Write(write_options_, &batch), "dropping collection");
@@ -422,8 +426,23 @@ class RocksStore final : public Store {
 
   Status DropSpaceVectors(uint32_t c, uint32_t space) override {
     const std::string begin = SpacePrefix(c, space);
-    return FromRocks(db_->DeleteRange(write_options_, vectors_, begin, PrefixEnd(begin)),
-                     "dropping space vectors");
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(vectors_, begin, PrefixEnd(begin));
+    batch.Delete(meta_, MetaStateKey(c, space));
+    return FromRocks(db_->Write(write_options_, &batch), "dropping space vectors");
+  }
+
+  Status PutPluginState(uint32_t c, uint32_t space, const std::string& state) override {
+    rocksdb::Status s = state.empty()
+                            ? db_->Delete(write_options_, meta_, MetaStateKey(c, space))
+                            : db_->Put(write_options_, meta_, MetaStateKey(c, space), state);
+    return FromRocks(s, "writing a plugin state");
+  }
+
+  Status GetPluginState(uint32_t c, uint32_t space, std::string* state) override {
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, MetaStateKey(c, space), state);
+    if (s.IsNotFound()) return Status::NotFound("no plugin state");
+    return FromRocks(s, "reading a plugin state");
   }
 
   Status GetContents(uint32_t c, uint64_t iid, std::vector<Content>* out) override {

@@ -98,8 +98,12 @@ class Store {
   virtual Status WriteVectors(uint32_t collection, uint32_t space,
                               const std::vector<std::pair<uint64_t, VectorRecord>>& puts,
                               const std::vector<uint64_t>& removes) = 0;
-  // Removes every vector of one storage space of a collection.
+  // Removes every vector of one storage space of a collection, and its plugin state.
   virtual Status DropSpaceVectors(uint32_t collection, uint32_t space) = 0;
+  // What a space's plugin learnt (ABI 1.2 state), kept with the storage space it embedded;
+  // an empty state removes it. Get: NotFound when there is none.
+  virtual Status PutPluginState(uint32_t collection, uint32_t space, const std::string& state) = 0;
+  virtual Status GetPluginState(uint32_t collection, uint32_t space, std::string* state) = 0;
 
   // Visits the change records of a collection with seq > after, in order: the internal ids
   // each batch touched (upserted or deleted).

@@ -319,9 +319,10 @@ Status Client::Backup(const std::string& dir) {
 }
 
 Status Client::Reembed(const std::string& collection, const std::string& space,
-                       const std::map<std::string, std::string>& options) {
+                       const std::map<std::string, std::string>& options, bool fit) {
   v1::Request req;
   v1::ReembedRequest* r = req.mutable_reembed();
+  r->set_fit(fit);
   r->set_collection(collection);
   r->set_space(space);
   r->mutable_options()->insert(options.begin(), options.end());

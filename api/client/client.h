@@ -57,7 +57,7 @@ class Client {
   Status Backup(const std::string& dir);
   // Starts re-embedding a plugin space in the background (see ReembedRequest).
   Status Reembed(const std::string& collection, const std::string& space,
-                 const std::map<std::string, std::string>& options = {});
+                 const std::map<std::string, std::string>& options = {}, bool fit = false);
 
  private:
   class Impl;

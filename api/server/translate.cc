@@ -355,7 +355,8 @@ Status Handle(engine::Engine* e, const v1::BackupRequest& req, v1::BackupRespons
 
 Status Handle(engine::Engine* e, const v1::ReembedRequest& req, v1::ReembedResponse*) {
   return e->Reembed(req.collection(), req.space(),
-                    std::map<std::string, std::string>(req.options().begin(), req.options().end()));
+                    std::map<std::string, std::string>(req.options().begin(), req.options().end()),
+                    req.fit());
 }
 
 Status Handle(engine::Engine* e, const v1::ListPluginsRequest&, v1::ListPluginsResponse* resp) {

@@ -583,6 +583,14 @@ class TextEmbedder : public sdk::Embedder {
     words_->Fit(texts);
   }
 
+  // The IDF weights fit() learnt, kept by the host with the space (ABI 1.2).
+  std::string save_state() override { return words_ ? words_->SaveFit() : std::string(); }
+  void load_state(const uint8_t* data, size_t size) override {
+    if (size == 0) return;
+    if (!words_) throw std::runtime_error("text plugin: this model learns no state to load");
+    words_->LoadFit(data, size);
+  }
+
  private:
   static void WarnFallbackOnce() {
     static std::once_flag once;

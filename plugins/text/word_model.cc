@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
 #include "tokenizer.h"
 #include "unicode.h"
@@ -297,13 +298,94 @@ void WordFeaturizer::Fit(const std::vector<std::string_view>& texts) {
     }
   }
   std::sort(learnt.begin(), learnt.end());
+  SetLearnt(fit_docs_, learnt);
+}
+
+void WordFeaturizer::SetLearnt(size_t docs,
+                               const std::vector<std::pair<std::string, float>>& learnt) {
+  idf_.clear();
+  fit_docs_ = docs;
   uint64_t h = Fnv1a64(&fit_docs_, sizeof(fit_docs_));
   for (const auto& [word, factor] : learnt) {
     h = Fnv1a64(word.data(), word.size(), h);
     h = Fnv1a64(&factor, sizeof(factor), h);
     idf_.emplace(word, factor);
   }
-  fit_hash_ = Mix64(h);
+  fit_hash_ = docs > 0 ? Mix64(h) : 0;
+}
+
+// State layout: "RIDF1", u64 documents, u64 FitHash, u32 count, then per word (sorted):
+// u32 length, the word's bytes, f32 factor. Native byte order (the state lives with one
+// database on one machine).
+namespace {
+constexpr char kFitMagic[] = "RIDF1";
+template <class T>
+void PutRaw(std::string* out, T v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+}  // namespace
+
+std::string WordFeaturizer::SaveFit() const {
+  if (fit_docs_ == 0) return std::string();
+  std::vector<std::pair<std::string, float>> learnt(idf_.begin(), idf_.end());
+  std::sort(learnt.begin(), learnt.end());
+  std::string out(kFitMagic, sizeof(kFitMagic) - 1);
+  PutRaw<uint64_t>(&out, fit_docs_);
+  PutRaw<uint64_t>(&out, fit_hash_);
+  PutRaw<uint32_t>(&out, static_cast<uint32_t>(learnt.size()));
+  for (const auto& [word, factor] : learnt) {
+    PutRaw<uint32_t>(&out, static_cast<uint32_t>(word.size()));
+    out += word;
+    PutRaw<float>(&out, factor);
+  }
+  return out;
+}
+
+void WordFeaturizer::LoadFit(const uint8_t* data, size_t size) {
+  const char* p = reinterpret_cast<const char*>(data);
+  const char* end = p + size;
+  auto need = [&](size_t n) {
+    if (static_cast<size_t>(end - p) < n) {
+      throw std::runtime_error("text plugin: the saved IDF state is truncated");
+    }
+  };
+  auto get = [&](auto* v) {
+    need(sizeof(*v));
+    std::memcpy(v, p, sizeof(*v));
+    p += sizeof(*v);
+  };
+  const size_t magic = sizeof(kFitMagic) - 1;
+  if (size < magic || std::memcmp(p, kFitMagic, magic) != 0) {
+    throw std::runtime_error("text plugin: the saved state is not an IDF state of this plugin");
+  }
+  p += magic;
+  uint64_t docs = 0, hash = 0;
+  uint32_t count = 0;
+  get(&docs);
+  get(&hash);
+  get(&count);
+  std::vector<std::pair<std::string, float>> learnt;
+  learnt.reserve(std::min<size_t>(count, size / 9));
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t len = 0;
+    get(&len);
+    need(len);
+    std::string word(p, len);
+    p += len;
+    float factor = 0;
+    get(&factor);
+    if (!std::isfinite(factor) || factor <= 0 || factor > 1) {
+      throw std::runtime_error("text plugin: the saved IDF state has a bad factor for '" + word +
+                               "'");
+    }
+    learnt.emplace_back(std::move(word), factor);
+  }
+  if (p != end) throw std::runtime_error("text plugin: the saved IDF state has trailing bytes");
+  SetLearnt(docs, learnt);
+  if (fit_hash_ != hash) {
+    SetLearnt(0, {});
+    throw std::runtime_error("text plugin: the saved IDF state fails its checksum");
+  }
 }
 
 }  // namespace text

@@ -109,6 +109,11 @@ class WordFeaturizer {
   uint64_t FitHash() const { return fit_hash_; }
   // The fitted multiplier of a word (1 before Fit, and for words the corpus lacks).
   float IdfFactor(const std::string& word) const;
+  // What Fit learnt as bytes ("" before Fit), and restoring it: afterwards this featurizer
+  // weighs words, and hashes (FitHash), exactly as the one that saved it. Throws
+  // std::runtime_error on bytes that are not such a state.
+  std::string SaveFit() const;
+  void LoadFit(const uint8_t* data, size_t size);
 
   // An out-of-vocabulary word's rows and their coefficients (exposed for the tests).
   const std::vector<std::pair<int64_t, float>>& Expand(const std::string& word);
@@ -117,6 +122,9 @@ class WordFeaturizer {
   std::shared_ptr<const WordVocabulary> vocab_;
   std::vector<uint16_t> scratch_;
   std::unordered_map<std::string, std::vector<std::pair<int64_t, float>>> oov_cache_;
+  // Installs learnt (word, factor) pairs, sorted by word, from `docs` documents.
+  void SetLearnt(size_t docs, const std::vector<std::pair<std::string, float>>& learnt);
+
   std::unordered_map<std::string, float> idf_;
   size_t fit_docs_ = 0;
   uint64_t fit_hash_ = 0;

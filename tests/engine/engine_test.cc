@@ -610,12 +610,12 @@ TEST_F(EngineTest, ReembedSwapsInANewModelWhileWritesGoOn) {
     items.push_back(MakeItem("i" + std::to_string(i), "a" + std::string(i % 7 + 1, 'b') + "cd"));
   }
   ASSERT_TRUE(engine_->Upsert("shop", items).ok());
-  EXPECT_TRUE(engine_->Reembed("shop", "raw", {}).code() == Status::Code::kInvalidArgument);
-  EXPECT_TRUE(engine_->Reembed("shop", "nope", {}).IsNotFound());
-  EXPECT_EQ(engine_->Reembed("shop", "body", {{"refuse", "1"}}).code(),
+  EXPECT_TRUE(engine_->Reembed("shop", "raw", {}, false).code() == Status::Code::kInvalidArgument);
+  EXPECT_TRUE(engine_->Reembed("shop", "nope", {}, false).IsNotFound());
+  EXPECT_EQ(engine_->Reembed("shop", "body", {{"refuse", "1"}}, false).code(),
             Status::Code::kInvalidArgument);
 
-  ASSERT_TRUE(engine_->Reembed("shop", "body", {{"flip", "1"}}).ok());
+  ASSERT_TRUE(engine_->Reembed("shop", "body", {{"flip", "1"}}, false).ok());
   // Writes during the job: an update, a delete, new items.
   ASSERT_TRUE(engine_->Upsert("shop", {MakeItem("i5", "zzzz"), MakeItem("new", "aaaa")}).ok());
   ASSERT_TRUE(engine_->Delete("shop", "i7").ok());
@@ -655,6 +655,62 @@ TEST_F(EngineTest, ReembedSwapsInANewModelWhileWritesGoOn) {
   check();
   ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
   EXPECT_EQ(stats.spaces[0].vectors, 300u);
+}
+
+TEST_F(EngineTest, FittedReembedKeepsWhatThePluginLearntAcrossRestarts) {
+  Open();
+  CreateShop();
+  // Letter groups: 'a' (group 0) is in every text, 'b' (group 1) in a third of them.
+  std::vector<ItemInput> items;
+  for (int i = 0; i < 30; ++i) {
+    items.push_back(MakeItem("i" + std::to_string(i), i % 3 == 0 ? "ab" : "ac"));
+  }
+  ASSERT_TRUE(engine_->Upsert("shop", items).ok());
+  EXPECT_EQ(engine_->Reembed("shop", "raw", {}, true).code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(engine_->Reembed("shop", "body", {}, true).ok());
+  CollectionStats stats;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
+    if (stats.spaces[0].reembed_state == "done") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(stats.spaces[0].reembed_state, "done");
+  EXPECT_EQ(stats.spaces[0].fingerprint, "hello-fp,fit=30");
+
+  // "ab": a weighs 1/31, b 1/11, so b dominates the normalised vector.
+  auto check = [&] {
+    ItemView view;
+    ASSERT_TRUE(engine_->Get("shop", "i0", true, &view).ok());
+    EXPECT_EQ(view.vectors[0].provenance.fingerprint, "hello-fp,fit=30");
+    const float a = 1.0f / 31, b = 1.0f / 11, norm = std::sqrt(a * a + b * b);
+    EXPECT_NEAR(view.vectors[0].values[0], a / norm, 1e-5);
+    EXPECT_NEAR(view.vectors[0].values[1], b / norm, 1e-5);
+    // Queries embed with the fitted weights too: the text of i0 finds a vector equal to it.
+    Query q;
+    q.collection = "shop";
+    q.text = "ab";
+    q.k = 1;
+    auto hits = Search(q);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_NEAR(hits[0].score, 1.0f, 1e-5);
+  };
+  check();
+  Open();  // the learnt state comes back from storage with the vectors
+  check();
+  ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
+  EXPECT_EQ(stats.spaces[0].fingerprint, "hello-fp,fit=30");
+
+  // A re-embed without --fit goes back to the unfitted model (and drops the old state).
+  ASSERT_TRUE(engine_->Reembed("shop", "body", {}, false).ok());
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
+    if (stats.spaces[0].reembed_state == "done") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(stats.spaces[0].fingerprint, "hello-fp");
+  Open();
+  ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
+  EXPECT_EQ(stats.spaces[0].fingerprint, "hello-fp");
 }
 
 class EventsEngineTest : public EngineTest {

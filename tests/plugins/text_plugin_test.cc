@@ -754,6 +754,36 @@ TEST(TextPlugin, FitLearnsCorpusWeights) {
   const std::vector<float> plain_before = Instance().EmbedOk({"espresso machine"});
   EXPECT_EQ(inst.EmbedOk({"espresso machine"}), plain_before);
 
+  // What it learnt travels as ABI 1.2 state: a fresh instance that loads it embeds the same,
+  // under the same fingerprint; damaged state is refused and leaves the instance unfitted.
+  ASSERT_TRUE(RECO_PLUGIN_HAS(Api(), load_state));
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  ASSERT_EQ(Api()->save_state(inst.raw(), &data, &size), RECO_OK) << inst.error();
+  ASSERT_GT(size, 0u);
+  const std::string state(reinterpret_cast<const char*>(data), size);
+  EXPECT_NE(inst.fingerprint().find(",idf="), std::string::npos) << inst.fingerprint();
+  {
+    Instance loaded;
+    ASSERT_EQ(Api()->load_state(loaded.raw(), data, size), RECO_OK) << loaded.error();
+    EXPECT_EQ(loaded.fingerprint(), inst.fingerprint());
+    EXPECT_EQ(loaded.EmbedOk({a, b}), after);
+    Instance damaged;
+    std::string bad = state;
+    bad[bad.size() - 2] ^= 0x40;  // a factor's bits
+    EXPECT_EQ(Api()->load_state(damaged.raw(), reinterpret_cast<const uint8_t*>(bad.data()),
+                                bad.size()),
+              RECO_ERROR);
+    EXPECT_FALSE(damaged.error().empty());
+    EXPECT_EQ(damaged.EmbedOk({a, b}), before);
+    const std::string junk = "not a state";
+    EXPECT_EQ(Api()->load_state(damaged.raw(), reinterpret_cast<const uint8_t*>(junk.data()),
+                                junk.size()),
+              RECO_ERROR);
+    EXPECT_NE(damaged.error().find("not an IDF state"), std::string::npos) << damaged.error();
+    EXPECT_EQ(Api()->load_state(damaged.raw(), data, size - 3), RECO_ERROR);
+  }
+
   // Another fit replaces the first; an empty one forgets.
   ASSERT_EQ(inst.Fit({}), RECO_OK) << inst.error();
   EXPECT_EQ(inst.EmbedOk({a, b}), before);

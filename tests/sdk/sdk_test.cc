@@ -78,7 +78,7 @@ bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-// "1.1": the ABI these headers (and so the host and the example) speak.
+// "1.2": the ABI these headers (and so the host and the example) speak.
 const std::string kAbi =
     std::to_string(RECO_PLUGIN_ABI_MAJOR) + "." + std::to_string(RECO_PLUGIN_ABI_MINOR);
 

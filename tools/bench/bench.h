@@ -237,6 +237,10 @@ int RunIngest(Args& args, Report& report);
 int RunRestart(Args& args, Report& report);
 int RunFiltered(Args& args, Report& report);
 int RunMemory(Args& args, Report& report);
+int RunPlugins(Args& args, Report& report);
+int RunEvents(Args& args, Report& report);
+int RunRecommend(Args& args, Report& report);
+int RunTrain(Args& args, Report& report);
 
 }  // namespace bench
 }  // namespace reco

@@ -31,6 +31,19 @@ const char kUsage[] =
     "matches\n"
     "  memory    [--n 200000] [--dim 128] [--specs 'Flat;HNSW16;IVF256,Flat;IVF256,PQ16;SQ8']\n"
     "            index memory per vector vs the raw float size\n"
+    "  plugins   [--plugins text,image,dicom] [--batches 1,32] [--image-model RESNET.pt]\n"
+    "            [--plugin-dir DIR] [--min-seconds 1] [--rounds 3] [--pass-items N]\n"
+    "            [--no-engine] [--catalogue F] [--photos DIR] [--dicom-dir DIR]\n"
+    "            plugin items/s (and through Engine::Upsert) vs LibTorch forward() on the same\n"
+    "            model and inputs; start-up of each plugin\n"
+    "  events    [--n 1000000] [--batch 1000] [--users 10000] [--items 100000]\n"
+    "            Engine::AddEvents events/s vs a raw RocksDB WriteBatch loop of the same records\n"
+    "  recommend [--items 1000000] [--dim 64] [--spec Flat] [--queries 200] [--clusters 1000]\n"
+    "            [--light-events 10] [--heavy-events 1000] [--k 10] [--rounds 3]\n"
+    "            Engine::Recommend p50/p99 latency vs one Engine::Search with the same k\n"
+    "  train     --movielens DIR[,DIR...] [--epochs 5] [--dim 64] [--rounds 3]\n"
+    "            Engine::Train (BPR-MF) seconds per epoch on MovieLens u.data / ratings.csv vs\n"
+    "            recommend/'s BprMf trained directly; EASE's closed-form fit for reference\n"
     "\n"
     "common options: --dir DIR (scratch directories; default $TMPDIR or /tmp), --json\n";
 
@@ -54,6 +67,10 @@ int main(int argc, char** argv) {
     if (command == "restart") run = RunRestart;
     if (command == "filtered") run = RunFiltered;
     if (command == "memory") run = RunMemory;
+    if (command == "plugins") run = RunPlugins;
+    if (command == "events") run = RunEvents;
+    if (command == "recommend") run = RunRecommend;
+    if (command == "train") run = RunTrain;
     if (run == nullptr) {
       std::fprintf(stderr, "reco_bench: unknown command '%s'\n\n%s", command.c_str(), kUsage);
       return 2;

@@ -82,9 +82,10 @@ commands:
                      offline evaluation on the collection's events, full ranking
   train NAME [--space S] [--epochs N] [--lr X] [--reg X] [--seed S]
                      BPR-MF on the events into a space created with plugin=collaborative,dim=N
-  reembed NAME SPACE [--option KEY=VALUE ...] [--wait]
+  reembed NAME SPACE [--option KEY=VALUE ...] [--fit] [--wait]
                      re-embed a plugin space in the background (new model: --option model=PATH);
-                     queries answer from the old vectors until the new ones swap in
+                     queries answer from the old vectors until the new ones swap in;
+                     --fit: the plugin first learns from the collection (text: term weights)
   backup DIR         consistent copy of the server's data in DIR (on the server's machine);
                      recod --data DIR opens it as is
   stats NAME
@@ -1017,8 +1018,8 @@ int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
 
 int ReembedCommand(const Context& ctx, const std::vector<std::string>& words) {
   Args args("reembed", std::vector<std::string>(words.begin() + 1, words.end()), {"--option"},
-            {"--wait"});
-  args.ExpectPositional("reembed", 2, "NAME SPACE [--option KEY=VALUE ...] [--wait]");
+            {"--wait", "--fit"});
+  args.ExpectPositional("reembed", 2, "NAME SPACE [--option KEY=VALUE ...] [--fit] [--wait]");
   const std::string& collection = args.positional()[0];
   const std::string& space = args.positional()[1];
   std::map<std::string, std::string> options;
@@ -1028,7 +1029,7 @@ int ReembedCommand(const Context& ctx, const std::vector<std::string>& words) {
       UsageError("--option wants KEY=VALUE, got '" + kv + "'");
     options[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  Check(ctx.client->Reembed(collection, space, options));
+  Check(ctx.client->Reembed(collection, space, options, args.Has("--fit")));
   if (!args.Has("--wait")) {
     if (ctx.json_output) {
       PrintJsonLine({{"ok", true}, {"state", "running"}});

@@ -15,6 +15,7 @@
 
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <memory>
 #include <string>
 
@@ -23,14 +24,15 @@
 namespace reco {
 namespace sdk {
 
-// The class a plugin implements. One object per reco_instance; the host never calls embed()
-// or fit() on one object from two threads at once.
+// The class a plugin implements. One object per reco_instance; the host never calls embed(),
+// fit(), describe(), save_state() or load_state() on one object from two threads at once.
 class Embedder {
  public:
   virtual ~Embedder() = default;
   // Output dimension of this instance.
   virtual uint32_t dim() const = 0;
-  // Identity of the model; by default empty.
+  // Identity of the model, including anything fit() learnt; by default empty. Read again after
+  // fit() and load_state().
   virtual std::string fingerprint() const { return std::string(); }
   // Writes n * dim() floats to out. Throw std::exception with a clear message on bad input.
   virtual void embed(const reco_input* inputs, size_t n, float* out) = 0;
@@ -38,6 +40,13 @@ class Embedder {
   virtual void fit(const reco_input* /*inputs*/, size_t /*n*/) {}
   // Searchable attributes of one input as a JSON object (ABI 1.1); "{}" by default.
   virtual std::string describe(const reco_input& /*input*/) { return "{}"; }
+  // What fit() learnt, as bytes the host stores with the space (ABI 1.2); "" = nothing.
+  virtual std::string save_state() { return std::string(); }
+  // Restores a state save_state() returned, on a fresh object made with the same options.
+  // Throw on state this object cannot take. The default accepts only the empty state.
+  virtual void load_state(const uint8_t* /*data*/, size_t size) {
+    if (size != 0) throw std::runtime_error("this plugin keeps no learnt state");
+  }
 };
 
 // Input helpers.
@@ -52,6 +61,7 @@ struct Instance {
   std::string fingerprint;
   std::string error;
   std::string described;  // the last describe() result, owned here for the host to read
+  std::string state;      // the last save_state() result, owned here for the host to read
 };
 
 inline std::string& CreateError() {
@@ -99,6 +109,7 @@ inline int Fit(reco_instance* i, const reco_input* inputs, size_t n) {
   Instance* inst = Cast(i);
   try {
     inst->impl->fit(inputs, n);
+    inst->fingerprint = inst->impl->fingerprint();
     return RECO_OK;
   } catch (const std::exception& e) {
     inst->error = e.what();
@@ -118,6 +129,35 @@ inline int Describe(reco_instance* i, const reco_input* input, const char** json
     inst->error = e.what();
   } catch (...) {
     inst->error = "unknown exception in describe";
+  }
+  return RECO_ERROR;
+}
+
+inline int SaveState(reco_instance* i, const uint8_t** data, size_t* size) {
+  Instance* inst = Cast(i);
+  try {
+    inst->state = inst->impl->save_state();
+    *data = reinterpret_cast<const uint8_t*>(inst->state.data());
+    *size = inst->state.size();
+    return RECO_OK;
+  } catch (const std::exception& e) {
+    inst->error = e.what();
+  } catch (...) {
+    inst->error = "unknown exception in save_state";
+  }
+  return RECO_ERROR;
+}
+
+inline int LoadState(reco_instance* i, const uint8_t* data, size_t size) {
+  Instance* inst = Cast(i);
+  try {
+    inst->impl->load_state(data, size);
+    inst->fingerprint = inst->impl->fingerprint();
+    return RECO_OK;
+  } catch (const std::exception& e) {
+    inst->error = e.what();
+  } catch (...) {
+    inst->error = "unknown exception in load_state";
   }
   return RECO_ERROR;
 }
@@ -148,6 +188,8 @@ reco_plugin_v1 MakeTable(const char* name, const char* version, const char* moda
   t.destroy = &Destroy;
   t.last_error = &LastError;
   t.describe = &Describe;
+  t.save_state = &SaveState;
+  t.load_state = &LoadState;
   return t;
 }
 

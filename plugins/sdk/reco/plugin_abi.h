@@ -15,8 +15,10 @@
  * as the library is loaded). Memory the host passes in is owned by the host and only
  * borrowed for the duration of the call.
  *
- * Threading: create/destroy may run on any thread. The host never calls embed_batch or fit
- * concurrently on one instance; different instances may run concurrently.
+ * Threading: create/destroy may run on any thread. The host never calls embed_batch, fit,
+ * describe, save_state or load_state concurrently on one instance; different instances may run
+ * concurrently. fingerprint() is read again after fit() and load_state(): a learnt state is
+ * part of the model's identity.
  */
 #ifndef RECO_PLUGIN_ABI_H_
 #define RECO_PLUGIN_ABI_H_
@@ -29,7 +31,7 @@ extern "C" {
 #endif
 
 #define RECO_PLUGIN_ABI_MAJOR 1
-#define RECO_PLUGIN_ABI_MINOR 1
+#define RECO_PLUGIN_ABI_MINOR 2
 #define RECO_PLUGIN_ABI_VERSION ((uint32_t)((RECO_PLUGIN_ABI_MAJOR << 16) | RECO_PLUGIN_ABI_MINOR))
 #define RECO_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define RECO_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -93,6 +95,17 @@ typedef struct reco_plugin_v1 {
    * numbers, bools or arrays of strings (plugin-owned, valid until the next call on the
    * instance). Returns RECO_OK, or RECO_ERROR with last_error(instance). */
   int (*describe)(reco_instance* instance, const reco_input* input, const char** json_out);
+
+  /* ---- ABI 1.2: read only when struct_size covers them ---- */
+
+  /* Optional (both NULL, or both set): what fit() learnt, as bytes. save_state sets *data and
+   * *size (plugin-owned, valid until the next call on the instance; size 0 = nothing learnt).
+   * The host stores them with the space and passes them to load_state on a fresh instance
+   * made with the same options (after a restart), which must then embed exactly as the
+   * instance that saved them did, fingerprint included. Returns RECO_OK, or RECO_ERROR with
+   * last_error(instance) (e.g. state from another model). */
+  int (*save_state)(reco_instance* instance, const uint8_t** data, size_t* size);
+  int (*load_state)(reco_instance* instance, const uint8_t* data, size_t size);
 } reco_plugin_v1;
 
 /* Smallest table the host accepts: everything up to and including last_error. */
