@@ -18,6 +18,10 @@ std::string EncodeCollectionConfig(const CollectionConfig& config, const Storage
   }
   j["unknown_items"] = config.unknown_items;
   j["retention_days"] = config.retention_days;
+  j["click_types"] = config.click_types;
+  j["conversion_types"] = config.conversion_types;
+  j["click_window_hours"] = config.click_window_hours;
+  j["conversion_window_hours"] = config.conversion_window_hours;
   j["spaces"] = json::array();
   for (size_t i = 0; i < config.spaces.size(); ++i) {
     const SpaceConfig& s = config.spaces[i];
@@ -65,6 +69,10 @@ Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config,
     }
     config->unknown_items = j.value("unknown_items", std::string("reject"));
     config->retention_days = j.value("retention_days", 0u);
+    config->click_types = j.value("click_types", std::vector<std::string>());
+    config->conversion_types = j.value("conversion_types", std::vector<std::string>());
+    config->click_window_hours = j.value("click_window_hours", 24u);
+    config->conversion_window_hours = j.value("conversion_window_hours", 168u);
     layout->next_storage = j.contains("next_storage")
                                ? j.at("next_storage").get<uint32_t>()
                                : static_cast<uint32_t>(config->spaces.size());

@@ -60,6 +60,13 @@ struct CollectionConfig {
   // item (no text, no vectors) so the event is kept.
   std::string unknown_items = "reject";
   uint32_t retention_days = 0;  // events older than this are dropped; 0 = keep them all
+  // Attribution of events to logged recommendations (impressions): events of these types that
+  // follow a user's impression of the item within the window count as its clicks or
+  // conversions. Empty = "click" / "purchase" (when the collection has those types).
+  std::vector<std::string> click_types;
+  std::vector<std::string> conversion_types;
+  uint32_t click_window_hours = 24;
+  uint32_t conversion_window_hours = 168;
 };
 
 struct EventInput {
@@ -68,11 +75,15 @@ struct EventInput {
   std::string type = "view";
   double value = 1.0;   // a rating's value; 1 otherwise
   int64_t time_ms = 0;  // unix milliseconds; 0 = now
+  // The recommendation request this event answers (its request id), when the client knows
+  // it; "" = attributed to the user's latest impression of the item within the window.
+  std::string request_id;
 };
 
 struct EventsResult {
   uint64_t accepted = 0;
   uint64_t placeholders = 0;  // items created for unknown ids (unknown_items = "create")
+  uint64_t attributed = 0;    // clicks and conversions attributed to logged recommendations
 };
 
 // Recommendations for a user (from their events) or from example items.
@@ -94,6 +105,10 @@ struct RecommendQuery {
   uint32_t history = 50;                 // most recent events that form the profile
   double half_life_days = 14;            // recency weighting of those events
   bool explain = false;
+  // A/B label the answer is logged and counted under ([A-Za-z0-9_.:-], at most 64 bytes);
+  // "" = the answer's source ("profile", "examples", "trending").
+  std::string variant;
+  bool log = true;  // log an answer for a user as an impression (gets a request id)
 };
 
 struct Recommendation {
@@ -103,6 +118,70 @@ struct Recommendation {
   std::map<std::string, double> parts;  // "space:NAME", "popularity", "freshness", "mmr"
   std::vector<std::string> because;     // history or example items most like this one
   std::string source;                   // "profile", "examples", "trending"
+};
+
+struct RecommendResult {
+  std::vector<Recommendation> items;
+  std::string request_id;  // the logged impression's id ("" when not logged)
+  std::string variant;     // what it was counted under
+};
+
+// Feedback on logged recommendations (recoctl analytics ctr / coverage / ab). Rates are per
+// impression (an item shown once in a list): CTR = attributed clicks / impressions,
+// conversion rate = attributed conversions / impressions; intervals are Wilson score
+// intervals at the query's confidence.
+struct FeedbackQuery {
+  std::string collection;
+  uint32_t days = 30;   // impressions of the last `days` days (UTC)
+  std::string variant;  // "" = every variant
+  uint32_t k = 10;      // items listed (most shown first)
+  double confidence = 0.95;
+};
+
+struct VariantFeedback {
+  std::string variant;
+  uint64_t requests = 0, impressions = 0, clicks = 0, conversions = 0;
+  double ctr = 0, ctr_low = 0, ctr_high = 0;
+  double conversion_rate = 0, conversion_low = 0, conversion_high = 0;
+  uint64_t items_shown = 0;  // distinct items recommended
+  double coverage = 0;       // items_shown / catalogue items
+  double gini = 0;           // concentration of impressions over the catalogue (0 even, 1 one item)
+};
+
+struct ItemFeedback {
+  std::string id;
+  uint64_t impressions = 0, clicks = 0, conversions = 0;
+  double ctr = 0, conversion_rate = 0;
+};
+
+struct FeedbackReport {
+  uint64_t catalogue_items = 0;
+  VariantFeedback total;                  // every variant asked for together
+  std::vector<VariantFeedback> variants;  // by name
+  std::vector<ItemFeedback> items;        // the k most shown
+};
+
+// An A/B comparison of two variants: B against A, per metric.
+struct AbQuery {
+  std::string collection;
+  std::string a, b;
+  uint32_t days = 30;
+  double confidence = 0.95;
+};
+
+struct AbMetric {
+  std::string metric;                        // "ctr", "conversion_rate"
+  double a = 0, b = 0;                       // the rates
+  double difference = 0, low = 0, high = 0;  // b - a and its interval (Newcombe)
+  double lift = 0;                           // (b - a) / a; 0 when a is 0
+  double p_value = 1;                        // two-sided two-proportion z-test
+  bool significant = false;                  // the interval excludes 0
+};
+
+struct AbReport {
+  VariantFeedback a, b;
+  std::vector<AbMetric> metrics;
+  double confidence = 0.95;
 };
 
 struct TopItem {
@@ -278,7 +357,20 @@ class Engine {
   // ---- events, recommendations, analytics ----
   virtual Status AddEvents(const std::string& collection, const std::vector<EventInput>& events,
                            EventsResult* result) = 0;
-  virtual Status Recommend(const RecommendQuery& query, std::vector<Recommendation>* out) = 0;
+  // Logs an answer for a user as an impression (query.log) under a request id; later clicks
+  // and conversions of those items are attributed to it (CollectionConfig click_types ...).
+  virtual Status Recommend(const RecommendQuery& query, RecommendResult* out) = 0;
+  Status Recommend(const RecommendQuery& query, std::vector<Recommendation>* out) {
+    RecommendResult result;
+    Status st = Recommend(query, &result);
+    *out = std::move(result.items);
+    return st;
+  }
+  // Impressions, attributed clicks and conversions per variant and item, catalogue coverage
+  // and Gini of what was recommended.
+  virtual Status Feedback(const FeedbackQuery& query, FeedbackReport* out) = 0;
+  // Two variants side by side with confidence intervals.
+  virtual Status AbTest(const AbQuery& query, AbReport* out) = 0;
   // Items with the most events of `type` ("" = all types) in the last `days` days.
   virtual Status TopItems(const std::string& collection, const std::string& type, uint32_t days,
                           uint32_t k, std::vector<TopItem>* out) = 0;

@@ -143,8 +143,8 @@ Status Embedder::SaveState(std::string* state) {
   const uint8_t* data = nullptr;
   size_t size = 0;
   if (t->save_state(instance_, &data, &size) != RECO_OK) {
-    return Status::PluginError("plugin '" + library_->info.name + "' could not save its state: " +
-                               OrEmpty(t->last_error(instance_)));
+    return Status::PluginError("plugin '" + library_->info.name +
+                               "' could not save its state: " + OrEmpty(t->last_error(instance_)));
   }
   if (size > 0 && data == nullptr) {
     return Status::PluginError("plugin '" + library_->info.name + "' saved a null state");
@@ -163,8 +163,8 @@ Status Embedder::LoadState(const std::string& state) {
   std::lock_guard<std::mutex> lock(mu_);
   if (t->load_state(instance_, reinterpret_cast<const uint8_t*>(state.data()), state.size()) !=
       RECO_OK) {
-    return Status::PluginError("plugin '" + library_->info.name + "' refused its saved state: " +
-                               OrEmpty(t->last_error(instance_)));
+    return Status::PluginError("plugin '" + library_->info.name +
+                               "' refused its saved state: " + OrEmpty(t->last_error(instance_)));
   }
   provenance_.fingerprint = OrEmpty(t->fingerprint(instance_));
   return Status::OK();

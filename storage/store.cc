@@ -30,6 +30,12 @@ constexpr const char* kContentsCf = "contents";
 constexpr const char* kUsersCf = "users";
 constexpr const char* kEventsCf = "events";
 constexpr const char* kCountersCf = "counters";
+constexpr const char* kImpressionsCf = "impressions";
+constexpr const char* kFeedbackCf = "feedback";
+//   impressions: be32(coll) 'u' be64(uid) be64(time+2^63) be64(request) -> variant, items
+//                be32(coll) 'r' be64(request)                          -> be64(uid) be64(time)
+//                be32(coll) 'a' be64(request) be64(iid) u8(metric)     -> "" (counted once)
+//   feedback:    be32(coll) be32(day) u8(metric) variant '\0' be64(iid) -> fixed64 (merge: add)
 //   users:    be32(coll) user name                      -> fixed64 uid
 //   events:   be32(coll) be64(uid) be64(time) be64(iid) u8(type) -> float value
 //   counters: be32(coll) be32(day) u8(type) be64(iid)   -> fixed64 count (merge: add)
@@ -117,6 +123,53 @@ class AddOperator : public rocksdb::AssociativeMergeOperator {
 int32_t DayOf(int64_t time_ms) {
   int64_t day = time_ms >= 0 ? time_ms / 86400000 : (time_ms - 86399999) / 86400000;
   return static_cast<int32_t>(day);
+}
+
+std::string UserImpressionKey(uint32_t c, uint64_t uid, int64_t time_ms, uint64_t request) {
+  std::string k = CollectionPrefix(c);
+  k.push_back('u');
+  PutBE64(&k, uid);
+  PutBE64(&k, static_cast<uint64_t>(time_ms) ^ (uint64_t{1} << 63));
+  PutBE64(&k, request);
+  return k;
+}
+std::string RequestKey(uint32_t c, uint64_t request) {
+  std::string k = CollectionPrefix(c);
+  k.push_back('r');
+  PutBE64(&k, request);
+  return k;
+}
+std::string AttributionKey(uint32_t c, const AttributionRecord& a) {
+  std::string k = CollectionPrefix(c);
+  k.push_back('a');
+  PutBE64(&k, a.request);
+  PutBE64(&k, a.item);
+  k.push_back(static_cast<char>(a.metric));
+  return k;
+}
+std::string FeedbackKey(uint32_t c, int32_t day, FeedbackMetric metric, const std::string& variant,
+                        uint64_t iid) {
+  std::string k = CollectionPrefix(c);
+  PutBE32(&k, static_cast<uint32_t>(day) ^ 0x80000000u);
+  k.push_back(static_cast<char>(metric));
+  k += variant;  // labels never hold a NUL (the engine checks)
+  k.push_back('\0');
+  PutBE64(&k, iid);
+  return k;
+}
+bool DecodeImpressionValue(const std::string& v, ImpressionRecord* r) {
+  const char* p = v.data();
+  const char* e = p + v.size();
+  uint64_t len = 0, n = 0;
+  if (!GetVarint64(&p, e, &len) || len > static_cast<uint64_t>(e - p)) return false;
+  r->variant.assign(p, len);
+  p += len;
+  if (!GetVarint64(&p, e, &n) || n > v.size()) return false;
+  r->items.resize(n);
+  for (auto& iid : r->items) {
+    if (!GetVarint64(&p, e, &iid)) return false;
+  }
+  return p == e;
 }
 
 std::string EventKey(uint32_t c, const EventRecord& e) {
@@ -223,6 +276,8 @@ class RocksStore final : public Store {
         {kUsersCf, cf_options},
         {kEventsCf, cf_options},
         {kCountersCf, counters_options},
+        {kImpressionsCf, cf_options},
+        {kFeedbackCf, counters_options},
     };
     rocksdb::DB* db = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options, dir, cfs, &handles_, &db);
@@ -237,6 +292,8 @@ class RocksStore final : public Store {
     users_ = handles_[7];
     events_ = handles_[8];
     counters_ = handles_[9];
+    impressions_ = handles_[10];
+    feedback_ = handles_[11];
     return Status::OK();
   }
 
@@ -276,7 +333,8 @@ class RocksStore final : public Store {
     rocksdb::WriteBatch batch;
     std::string begin = CollectionPrefix(record.id);
     std::string end = PrefixEnd(begin);
-    for (auto* cf : {items_, ids_, vectors_, changes_, contents_, users_, events_, counters_}) {
+    for (auto* cf : {items_, ids_, vectors_, changes_, contents_, users_, events_, counters_,
+                     impressions_, feedback_}) {
       batch.DeleteRange(cf, begin, end);
     }
     batch.Delete(meta_, "u:" + CollectionPrefix(record.id));
@@ -551,18 +609,30 @@ class RocksStore final : public Store {
 
   Status WriteEvents(uint32_t c, const std::vector<std::pair<std::string, uint64_t>>& new_users,
                      uint64_t next_user_id, const std::vector<EventRecord>& events) override {
-    rocksdb::WriteBatch batch;
+    return WriteEventsAttributed(c, new_users, next_user_id, events, {});
+  }
+
+  void PutNewUsers(uint32_t c, const std::vector<std::pair<std::string, uint64_t>>& new_users,
+                   uint64_t next_user_id, rocksdb::WriteBatch* batch) {
     std::string value;
     for (const auto& [name, uid] : new_users) {
       value.clear();
       PutFixed64(&value, uid);
-      batch.Put(users_, IdKey(c, name), value);
+      batch->Put(users_, IdKey(c, name), value);
     }
     if (!new_users.empty()) {
       value.clear();
       PutFixed64(&value, next_user_id);
-      batch.Put(meta_, "u:" + CollectionPrefix(c), value);
+      batch->Put(meta_, "u:" + CollectionPrefix(c), value);
     }
+  }
+
+  Status WriteEventsAttributed(uint32_t c,
+                               const std::vector<std::pair<std::string, uint64_t>>& new_users,
+                               uint64_t next_user_id, const std::vector<EventRecord>& events,
+                               const std::vector<AttributionRecord>& attributions) override {
+    rocksdb::WriteBatch batch;
+    PutNewUsers(c, new_users, next_user_id, &batch);
     std::string one;
     PutFixed64(&one, 1);
     for (const EventRecord& e : events) {
@@ -573,7 +643,124 @@ class RocksStore final : public Store {
       batch.Put(events_, key, rocksdb::Slice(reinterpret_cast<const char*>(&e.value), 4));
       if (!seen) batch.Merge(counters_, CounterKey(c, DayOf(e.time_ms), e.type, e.item), one);
     }
+    for (const AttributionRecord& a : attributions) {
+      batch.Put(impressions_, AttributionKey(c, a), rocksdb::Slice());
+      batch.Merge(feedback_,
+                  FeedbackKey(c, DayOf(a.impression_time_ms), a.metric, a.variant, a.item), one);
+    }
     return FromRocks(db_->Write(write_options_, &batch), "writing events");
+  }
+
+  Status WriteImpression(uint32_t c, const std::vector<std::pair<std::string, uint64_t>>& new_users,
+                         uint64_t next_user_id, const ImpressionRecord& r) override {
+    rocksdb::WriteBatch batch;
+    PutNewUsers(c, new_users, next_user_id, &batch);
+    std::string value;
+    PutVarint64(&value, r.variant.size());
+    value += r.variant;
+    PutVarint64(&value, r.items.size());
+    for (uint64_t iid : r.items) PutVarint64(&value, iid);
+    batch.Put(impressions_, UserImpressionKey(c, r.user, r.time_ms, r.request), value);
+    std::string where;
+    PutBE64(&where, r.user);
+    PutBE64(&where, static_cast<uint64_t>(r.time_ms) ^ (uint64_t{1} << 63));
+    batch.Put(impressions_, RequestKey(c, r.request), where);
+    std::string one;
+    PutFixed64(&one, 1);
+    const int32_t day = DayOf(r.time_ms);
+    batch.Merge(feedback_, FeedbackKey(c, day, FeedbackMetric::kRequests, r.variant, 0), one);
+    for (uint64_t iid : r.items) {
+      batch.Merge(feedback_, FeedbackKey(c, day, FeedbackMetric::kImpressions, r.variant, iid),
+                  one);
+    }
+    return FromRocks(db_->Write(write_options_, &batch), "writing an impression");
+  }
+
+  Status GetImpression(uint32_t c, uint64_t request, ImpressionRecord* out) override {
+    std::string where;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), impressions_, RequestKey(c, request), &where);
+    if (s.IsNotFound()) return Status::NotFound("unknown request id");
+    RECO_RETURN_IF_ERROR(FromRocks(s, "reading an impression"));
+    if (where.size() != 16) return Status::Corruption("impression index record");
+    const uint64_t uid = GetBE64(where.data());
+    const int64_t time = static_cast<int64_t>(GetBE64(where.data() + 8) ^ (uint64_t{1} << 63));
+    std::string value;
+    s = db_->Get(rocksdb::ReadOptions(), impressions_, UserImpressionKey(c, uid, time, request),
+                 &value);
+    if (s.IsNotFound()) return Status::NotFound("unknown request id");  // dropped by retention
+    RECO_RETURN_IF_ERROR(FromRocks(s, "reading an impression"));
+    out->request = request;
+    out->user = uid;
+    out->time_ms = time;
+    if (!DecodeImpressionValue(value, out)) return Status::Corruption("impression record");
+    return Status::OK();
+  }
+
+  Status ScanUserImpressions(uint32_t c, uint64_t uid, int64_t since_ms,
+                             const std::function<bool(const ImpressionRecord&)>& visit) override {
+    std::string prefix = CollectionPrefix(c);
+    prefix.push_back('u');
+    PutBE64(&prefix, uid);
+    const std::string lower_key = UserImpressionKey(c, uid, since_ms, 0);
+    const std::string end = PrefixEnd(prefix);
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice lower(lower_key);
+    ro.iterate_lower_bound = &lower;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, impressions_));
+    ImpressionRecord r;
+    for (it->SeekForPrev(end); it->Valid() && it->key().starts_with(prefix); it->Prev()) {
+      rocksdb::Slice k = it->key();
+      if (k.compare(end) >= 0) continue;
+      if (k.size() != 4 + 1 + 8 + 8 + 8) return Status::Corruption("impression key");
+      r.user = uid;
+      r.time_ms = static_cast<int64_t>(GetBE64(k.data() + 13) ^ (uint64_t{1} << 63));
+      r.request = GetBE64(k.data() + 21);
+      if (!DecodeImpressionValue(it->value().ToString(), &r)) {
+        return Status::Corruption("impression record");
+      }
+      if (!visit(r)) break;
+    }
+    return FromRocks(it->status(), "scanning impressions");
+  }
+
+  Status HasAttribution(uint32_t c, const AttributionRecord& a, bool* out) override {
+    rocksdb::PinnableSlice v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), impressions_, AttributionKey(c, a), &v);
+    *out = s.ok();
+    if (s.IsNotFound()) return Status::OK();
+    return FromRocks(s, "reading an attribution");
+  }
+
+  Status ScanFeedback(uint32_t c, int32_t first_day, int32_t last_day,
+                      const std::function<void(int32_t, FeedbackMetric, const std::string&,
+                                               uint64_t, uint64_t)>& visit) override {
+    std::string begin = CollectionPrefix(c);
+    PutBE32(&begin, static_cast<uint32_t>(first_day) ^ 0x80000000u);
+    std::string end = CollectionPrefix(c);
+    PutBE32(&end, static_cast<uint32_t>(last_day) ^ 0x80000000u);
+    end = PrefixEnd(end);
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, feedback_));
+    std::string variant;
+    for (it->Seek(begin); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      const char* nul = k.size() > 9
+                            ? static_cast<const char*>(std::memchr(k.data() + 9, 0, k.size() - 9))
+                            : nullptr;
+      if (nul == nullptr || k.data() + k.size() - nul != 9 || it->value().size() != 8 ||
+          static_cast<uint8_t>(k.data()[8]) > 3) {
+        return Status::Corruption("feedback counter record");
+      }
+      uint32_t day = 0;
+      for (int i = 0; i < 4; ++i) day = (day << 8) | static_cast<unsigned char>(k.data()[4 + i]);
+      variant.assign(k.data() + 9, nul);
+      visit(static_cast<int32_t>(day ^ 0x80000000u), static_cast<FeedbackMetric>(k.data()[8]),
+            variant, GetBE64(nul + 1), GetFixed64(it->value().data()));
+    }
+    return FromRocks(it->status(), "scanning feedback counters");
   }
 
   Status ScanUserEvents(uint32_t c, uint64_t uid,
@@ -658,6 +845,24 @@ class RocksStore final : public Store {
     std::string end = CollectionPrefix(c);
     PutBE32(&end, static_cast<uint32_t>(DayOf(before_ms)) ^ 0x80000000u);
     batch.DeleteRange(counters_, begin, end);
+    batch.DeleteRange(feedback_, begin, end);
+    // Impressions of that age, with their request index and attribution markers.
+    std::string users = CollectionPrefix(c);
+    users.push_back('u');
+    st = Scan(impressions_, users, nullptr, [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
+      if (k.size() != 4 + 1 + 8 + 8 + 8) return Status::Corruption("impression key");
+      const int64_t time = static_cast<int64_t>(GetBE64(k.data() + 13) ^ (uint64_t{1} << 63));
+      if (time >= before_ms) return Status::OK();
+      const uint64_t request = GetBE64(k.data() + 21);
+      batch.Delete(impressions_, k);
+      batch.Delete(impressions_, RequestKey(c, request));
+      std::string marks = CollectionPrefix(c);
+      marks.push_back('a');
+      PutBE64(&marks, request);
+      batch.DeleteRange(impressions_, marks, PrefixEnd(marks));
+      return Status::OK();
+    });
+    RECO_RETURN_IF_ERROR(st);
     return FromRocks(db_->Write(write_options_, &batch),
                      ("dropping " + std::to_string(n) + " old events").c_str());
   }
@@ -716,6 +921,8 @@ class RocksStore final : public Store {
   rocksdb::ColumnFamilyHandle* users_ = nullptr;
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
   rocksdb::ColumnFamilyHandle* counters_ = nullptr;
+  rocksdb::ColumnFamilyHandle* impressions_ = nullptr;
+  rocksdb::ColumnFamilyHandle* feedback_ = nullptr;
   rocksdb::WriteOptions write_options_;
   std::mutex meta_mu_;  // serialises collection create / drop
 };

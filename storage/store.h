@@ -70,6 +70,32 @@ struct EventRecord {
   int64_t time_ms = 0;  // unix milliseconds
 };
 
+// A served recommendation list (an impression), logged with a request id.
+struct ImpressionRecord {
+  uint64_t request = 0;  // non-zero, unique per collection
+  uint64_t user = 0;     // internal user id
+  int64_t time_ms = 0;
+  std::string variant;          // the strategy label the answer is counted under
+  std::vector<uint64_t> items;  // internal item ids, in the order shown
+};
+
+// Feedback metrics, counted per (impression day, metric, variant, item).
+enum class FeedbackMetric : uint8_t {
+  kRequests = 0,     // item id 0
+  kImpressions = 1,  // an item shown once in a list
+  kClicks = 2,       // a click attributed to that showing
+  kConversions = 3,  // a conversion (purchase) attributed to it
+};
+
+// A click or conversion attributed to a shown item; counted once per (request, item, metric).
+struct AttributionRecord {
+  uint64_t request = 0;
+  uint64_t item = 0;
+  FeedbackMetric metric = FeedbackMetric::kClicks;
+  int64_t impression_time_ms = 0;  // its counter goes to the impression's day
+  std::string variant;
+};
+
 class Store {
  public:
   static Status Open(const std::string& dir, const StoreOptions& options,
@@ -160,8 +186,33 @@ class Store {
   virtual Status ScanCounts(uint32_t collection, int32_t first_day, int32_t last_day,
                             const std::function<void(int32_t day, uint8_t type, uint64_t item,
                                                      uint64_t count)>& visit) = 0;
-  // Drops the collection's events older than `before_ms` (retention) and their counters.
+  // Drops the collection's events older than `before_ms` (retention) and their counters, and
+  // the impressions and feedback counters of that age.
   virtual Status DropEventsBefore(uint32_t collection, int64_t before_ms) = 0;
+
+  // ---- impressions and attribution ----
+  // Logs an impression and counts it (requests, and impressions per item), with the users it
+  // introduces (as WriteEvents).
+  virtual Status WriteImpression(uint32_t collection,
+                                 const std::vector<std::pair<std::string, uint64_t>>& new_users,
+                                 uint64_t next_user_id, const ImpressionRecord& impression) = 0;
+  // NotFound for an unknown request id.
+  virtual Status GetImpression(uint32_t collection, uint64_t request, ImpressionRecord* out) = 0;
+  // A user's impressions at or after since_ms, newest first, until visit returns false.
+  virtual Status ScanUserImpressions(uint32_t collection, uint64_t uid, int64_t since_ms,
+                                     const std::function<bool(const ImpressionRecord&)>& visit) = 0;
+  // Whether an attribution was counted already (the caller serialises check and write).
+  virtual Status HasAttribution(uint32_t collection, const AttributionRecord& a, bool* out) = 0;
+  // Events (as WriteEvents) and the attributions they earn, in one atomic batch.
+  virtual Status WriteEventsAttributed(
+      uint32_t collection, const std::vector<std::pair<std::string, uint64_t>>& new_users,
+      uint64_t next_user_id, const std::vector<EventRecord>& events,
+      const std::vector<AttributionRecord>& attributions) = 0;
+  // Feedback counters for impression days in [first_day, last_day].
+  virtual Status ScanFeedback(
+      uint32_t collection, int32_t first_day, int32_t last_day,
+      const std::function<void(int32_t day, FeedbackMetric metric, const std::string& variant,
+                               uint64_t item, uint64_t count)>& visit) = 0;
 
   // Bytes on disk (SST + WAL), approximately.
   virtual uint64_t DiskUsage() = 0;

@@ -91,6 +91,10 @@ void ToProto(const engine::CollectionConfig& in, v1::CollectionConfig* out) {
   }
   out->set_unknown_items(in.unknown_items);
   out->set_retention_days(in.retention_days);
+  for (const auto& t : in.click_types) out->add_click_types(t);
+  for (const auto& t : in.conversion_types) out->add_conversion_types(t);
+  out->set_click_window_hours(in.click_window_hours);
+  out->set_conversion_window_hours(in.conversion_window_hours);
 }
 
 void ToProto(const AttrValue& in, v1::AttributeValue* out) {
@@ -144,6 +148,12 @@ Status Handle(engine::Engine* e, const v1::CreateCollectionRequest& req,
   for (const auto& t : req.event_types()) config.event_types.push_back({t.name(), t.weight()});
   if (!req.unknown_items().empty()) config.unknown_items = req.unknown_items();
   config.retention_days = req.retention_days();
+  config.click_types.assign(req.click_types().begin(), req.click_types().end());
+  config.conversion_types.assign(req.conversion_types().begin(), req.conversion_types().end());
+  if (req.click_window_hours() != 0) config.click_window_hours = req.click_window_hours();
+  if (req.conversion_window_hours() != 0) {
+    config.conversion_window_hours = req.conversion_window_hours();
+  }
   return e->CreateCollection(config);
 }
 
@@ -157,12 +167,14 @@ Status Handle(engine::Engine* e, const v1::AddEventsRequest& req, v1::AddEventsR
     if (!ev.type().empty()) in.type = ev.type();
     in.value = ev.value() == 0 && in.type != "rating" ? 1.0 : ev.value();
     in.time_ms = ev.time_ms();
+    in.request_id = ev.request_id();
     events.push_back(std::move(in));
   }
   engine::EventsResult result;
   RECO_RETURN_IF_ERROR(e->AddEvents(req.collection(), events, &result));
   resp->set_accepted(result.accepted);
   resp->set_placeholders(result.placeholders);
+  resp->set_attributed(result.attributed);
   return Status::OK();
 }
 
@@ -185,15 +197,87 @@ Status Handle(engine::Engine* e, const v1::RecommendRequest& req, v1::RecommendR
   if (req.history() != 0) q.history = req.history();
   if (req.half_life_days() != 0) q.half_life_days = req.half_life_days();
   q.explain = req.explain();
-  std::vector<engine::Recommendation> recs;
-  RECO_RETURN_IF_ERROR(e->Recommend(q, &recs));
-  for (const auto& r : recs) {
+  q.variant = req.variant();
+  q.log = !req.no_log();
+  engine::RecommendResult result;
+  RECO_RETURN_IF_ERROR(e->Recommend(q, &result));
+  resp->set_request_id(result.request_id);
+  resp->set_variant(result.variant);
+  for (const auto& r : result.items) {
     v1::Recommendation* out = resp->add_items();
     out->set_id(r.id);
     out->set_score(r.score);
     out->mutable_parts()->insert(r.parts.begin(), r.parts.end());
     for (const auto& b : r.because) out->add_because(b);
     out->set_source(r.source);
+  }
+  return Status::OK();
+}
+
+void ToProto(const engine::VariantFeedback& in, v1::VariantFeedback* out) {
+  out->set_variant(in.variant);
+  out->set_requests(in.requests);
+  out->set_impressions(in.impressions);
+  out->set_clicks(in.clicks);
+  out->set_conversions(in.conversions);
+  out->set_ctr(in.ctr);
+  out->set_ctr_low(in.ctr_low);
+  out->set_ctr_high(in.ctr_high);
+  out->set_conversion_rate(in.conversion_rate);
+  out->set_conversion_low(in.conversion_low);
+  out->set_conversion_high(in.conversion_high);
+  out->set_items_shown(in.items_shown);
+  out->set_coverage(in.coverage);
+  out->set_gini(in.gini);
+}
+
+Status Handle(engine::Engine* e, const v1::FeedbackRequest& req, v1::FeedbackResponse* resp) {
+  engine::FeedbackQuery q;
+  q.collection = req.collection();
+  if (req.days() != 0) q.days = req.days();
+  q.variant = req.variant();
+  if (req.k() != 0) q.k = req.k();
+  if (req.confidence() != 0) q.confidence = req.confidence();
+  engine::FeedbackReport report;
+  RECO_RETURN_IF_ERROR(e->Feedback(q, &report));
+  resp->set_catalogue_items(report.catalogue_items);
+  ToProto(report.total, resp->mutable_total());
+  for (const auto& v : report.variants) ToProto(v, resp->add_variants());
+  for (const auto& item : report.items) {
+    v1::ItemFeedback* out = resp->add_items();
+    out->set_id(item.id);
+    out->set_impressions(item.impressions);
+    out->set_clicks(item.clicks);
+    out->set_conversions(item.conversions);
+    out->set_ctr(item.ctr);
+    out->set_conversion_rate(item.conversion_rate);
+  }
+  return Status::OK();
+}
+
+Status Handle(engine::Engine* e, const v1::AbRequest& req, v1::AbResponse* resp) {
+  engine::AbQuery q;
+  q.collection = req.collection();
+  q.a = req.a();
+  q.b = req.b();
+  if (req.days() != 0) q.days = req.days();
+  if (req.confidence() != 0) q.confidence = req.confidence();
+  engine::AbReport report;
+  RECO_RETURN_IF_ERROR(e->AbTest(q, &report));
+  ToProto(report.a, resp->mutable_a());
+  ToProto(report.b, resp->mutable_b());
+  resp->set_confidence(report.confidence);
+  for (const auto& m : report.metrics) {
+    v1::AbMetric* out = resp->add_metrics();
+    out->set_metric(m.metric);
+    out->set_a(m.a);
+    out->set_b(m.b);
+    out->set_difference(m.difference);
+    out->set_low(m.low);
+    out->set_high(m.high);
+    out->set_lift(m.lift);
+    out->set_p_value(m.p_value);
+    out->set_significant(m.significant);
   }
   return Status::OK();
 }
@@ -472,6 +556,10 @@ Status Dispatch(engine::Engine* e, const v1::Request& req, v1::Response* resp) {
       return Handle(e, req.eval(), resp->mutable_eval());
     case R::kTrain:
       return Handle(e, req.train(), resp->mutable_train());
+    case R::kFeedback:
+      return Handle(e, req.feedback(), resp->mutable_feedback());
+    case R::kAb:
+      return Handle(e, req.ab(), resp->mutable_ab());
     case R::BODY_NOT_SET:
       break;
   }

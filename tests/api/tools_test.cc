@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -181,6 +182,107 @@ TEST_F(apiTools, CreateImportSearchStatsAndGet) {
   EXPECT_GT(items[0]["created_ms"].get<int64_t>(), 0);
   EXPECT_EQ(items[0]["vectors"]["v"]["values"], json({0.9, 0.1, 0.0, 0.0}));
   EXPECT_EQ(items[0]["vectors"]["v"]["plugin"], "none");
+}
+
+TEST_F(apiTools, EventsRecommendationsFeedbackAndAbTest) {
+  CreateShop();
+  std::string items;
+  for (int i = 0; i < 8; ++i) {
+    const float angle = 0.2f * i;
+    items += Line(
+        "p" + std::to_string(i),
+        "[" + std::to_string(std::cos(angle)) + ", " + std::to_string(std::sin(angle)) + ", 0, 0]",
+        "Product " + std::to_string(i));
+  }
+  ASSERT_EQ(Recoctl({"import", "shop", WriteFile("items.jsonl", items)}).exit_code, 0);
+  const std::string events = WriteFile(
+      "events.csv", "user,item,type\nann,p0,view\nann,p1,purchase\nbob,p6,view\ncat,p1,view\n");
+  Outcome import = Recoctl({"events", "import", "shop", events, "--json"});
+  ASSERT_EQ(import.exit_code, 0) << import.err;
+
+  // A logged answer: every line carries the request id and the variant.
+  Outcome rec =
+      Recoctl({"recommend", "shop", "--user", "ann", "-k", "3", "--variant", "A", "--json"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+  auto lines = rec.JsonLines();
+  ASSERT_EQ(lines.size(), 3u) << rec.out;
+  const std::string request = lines[0].at("request_id").get<std::string>();
+  EXPECT_EQ(request.size(), 16u);
+  EXPECT_EQ(lines[0]["variant"], "A");
+  EXPECT_EQ(lines[0]["id"], "p2");  // nearest to ann's history p0, p1 (both left out as seen)
+  for (const auto& line : lines) EXPECT_EQ(line["request_id"], request);
+
+  Outcome click = Recoctl({"events", "add", "shop", "--user", "ann", "--item", "p2", "--type",
+                           "click", "--request-id", request, "--json"});
+  ASSERT_EQ(click.exit_code, 0) << click.err;
+  EXPECT_EQ(click.JsonLines().at(0)["attributed"], 1);
+  Outcome bad = Recoctl({"events", "add", "shop", "--user", "ann", "--item", "p2", "--type",
+                         "click", "--request-id", "xyz"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("request id 'xyz'"), std::string::npos) << bad.err;
+
+  // Variant B for two users, one click between them.
+  std::string b_request;
+  for (const char* user : {"bob", "dan"}) {
+    Outcome b =
+        Recoctl({"recommend", "shop", "--user", user, "-k", "2", "--variant", "B", "--json"});
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    ASSERT_EQ(b.JsonLines().size(), 2u) << b.out;
+    if (b_request.empty()) b_request = b.JsonLines()[0].at("request_id").get<std::string>();
+  }
+  Outcome human = Recoctl({"recommend", "shop", "--user", "eve", "-k", "1", "--no-log"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_EQ(human.out.find("request "), std::string::npos) << human.out;
+
+  Outcome ctr = Recoctl({"analytics", "ctr", "shop", "--json"});
+  ASSERT_EQ(ctr.exit_code, 0) << ctr.err;
+  auto rows = ctr.JsonLines();
+  ASSERT_GE(rows.size(), 3u) << ctr.out;
+  EXPECT_EQ(rows[0]["variant"], "A");
+  EXPECT_EQ(rows[0]["impressions"], 3);
+  EXPECT_EQ(rows[0]["clicks"], 1);
+  EXPECT_NEAR(rows[0]["ctr"].get<double>(), 1.0 / 3, 1e-9);
+  EXPECT_LT(rows[0]["ctr_low"].get<double>(), rows[0]["ctr"].get<double>());
+  EXPECT_EQ(rows[1]["variant"], "B");
+  EXPECT_EQ(rows[1]["requests"], 2);
+  EXPECT_EQ(rows[1]["impressions"], 4);
+  EXPECT_EQ(rows[1]["clicks"], 0);
+  EXPECT_EQ(rows[2]["variant"], "all");
+  EXPECT_EQ(rows[2]["impressions"], 7);
+  bool listed_p2 = false;
+  for (const auto& row : rows) listed_p2 |= row.contains("id") && row["id"] == "p2";
+  EXPECT_TRUE(listed_p2) << ctr.out;
+
+  Outcome coverage = Recoctl({"analytics", "coverage", "shop", "--variant", "A", "--json"});
+  ASSERT_EQ(coverage.exit_code, 0) << coverage.err;
+  auto cov = coverage.JsonLines();
+  ASSERT_EQ(cov.size(), 1u) << coverage.out;
+  EXPECT_EQ(cov[0]["catalogue_items"], 8);
+  EXPECT_EQ(cov[0]["items_shown"], 3);
+  EXPECT_NEAR(cov[0]["coverage"].get<double>(), 3.0 / 8, 1e-9);
+  EXPECT_GT(cov[0]["gini"].get<double>(), 0.5);
+
+  Outcome ab = Recoctl({"analytics", "ab", "shop", "--a", "A", "--b", "B", "--json"});
+  ASSERT_EQ(ab.exit_code, 0) << ab.err;
+  auto metrics = ab.JsonLines();
+  ASSERT_EQ(metrics.size(), 2u) << ab.out;
+  EXPECT_EQ(metrics[0]["metric"], "ctr");
+  EXPECT_NEAR(metrics[0]["a"].get<double>(), 1.0 / 3, 1e-9);
+  EXPECT_EQ(metrics[0]["b"], 0.0);
+  EXPECT_LE(metrics[0]["low"].get<double>(), metrics[0]["difference"].get<double>());
+  EXPECT_GE(metrics[0]["high"].get<double>(), metrics[0]["difference"].get<double>());
+  EXPECT_EQ(metrics[0]["significant"], false);  // 1 of 3 against 0 of 4 proves nothing
+  EXPECT_EQ(metrics[0]["a_impressions"], 3);
+  Outcome ab_text = Recoctl({"analytics", "ab", "shop", "--a", "A", "--b", "B"});
+  ASSERT_EQ(ab_text.exit_code, 0) << ab_text.err;
+  EXPECT_NE(ab_text.out.find("not significant"), std::string::npos) << ab_text.out;
+  Outcome unknown = Recoctl({"analytics", "ab", "shop", "--a", "A", "--b", "Z"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("variant 'Z'"), std::string::npos) << unknown.err;
+
+  Outcome top = Recoctl({"analytics", "top", "shop", "--type", "view", "--json"});
+  ASSERT_EQ(top.exit_code, 0) << top.err;
+  ASSERT_FALSE(top.JsonLines().empty());
 }
 
 TEST_F(apiTools, FilteredSearchIndexKnobsBackupAndStats) {

@@ -716,12 +716,13 @@ TEST_F(EngineTest, FittedReembedKeepsWhatThePluginLearntAcrossRestarts) {
 class EventsEngineTest : public EngineTest {
  protected:
   // Items on a line: x = 0..19 in a 2-d "none" space; category a (x < 10) or b.
-  void CreateLine(const std::string& unknown_items = "reject") {
+  void CreateLine(const std::string& unknown_items = "reject", uint32_t click_window_hours = 24) {
     Open();
     CollectionConfig c;
     c.name = "line";
     c.spaces = {SpaceConfig{"v", "none", {}, 2, "cosine", "Flat", {}}};
     c.unknown_items = unknown_items;
+    c.click_window_hours = click_window_hours;
     ASSERT_TRUE(engine_->CreateCollection(c).ok());
     std::vector<ItemInput> items;
     for (int x = 0; x < 20; ++x) {
@@ -757,7 +758,7 @@ TEST_F(EventsEngineTest, RecommendsNearTheHistoryExcludingSeenItems) {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  Events({{"ann", "x3", "view", 1, now - 5000}, {"ann", "x4", "purchase", 1, now - 1000}});
+  Events({{"ann", "x3", "view", 1, now - 5000, ""}, {"ann", "x4", "purchase", 1, now - 1000, ""}});
   RecommendQuery q;
   q.user = "ann";
   q.k = 3;
@@ -810,9 +811,9 @@ TEST_F(EventsEngineTest, RecommendsNearTheHistoryExcludingSeenItems) {
 TEST_F(EventsEngineTest, ColdStartGetsTrendingAndAnalyticsCount) {
   CreateLine();
   std::vector<EventInput> events;
-  for (int u = 0; u < 5; ++u) events.push_back({"u" + std::to_string(u), "x7", "click", 1, 0});
-  events.push_back({"u0", "x9", "view", 1, 0});
-  events.push_back({"u1", "x9", "purchase", 1, 0});
+  for (int u = 0; u < 5; ++u) events.push_back({"u" + std::to_string(u), "x7", "click", 1, 0, ""});
+  events.push_back({"u0", "x9", "view", 1, 0, ""});
+  events.push_back({"u1", "x9", "purchase", 1, 0, ""});
   Events(events);
   RecommendQuery q;
   q.user = "stranger";
@@ -845,15 +846,15 @@ TEST_F(EventsEngineTest, ColdStartGetsTrendingAndAnalyticsCount) {
 TEST_F(EventsEngineTest, BadEventsAreRefusedWholeAndPlaceholdersAreOptIn) {
   CreateLine();
   EventsResult r;
-  Status st =
-      engine_->AddEvents("line", {{"ann", "x1", "view", 1, 0}, {"ann", "zzz", "view", 1, 0}}, &r);
+  Status st = engine_->AddEvents(
+      "line", {{"ann", "x1", "view", 1, 0, ""}, {"ann", "zzz", "view", 1, 0, ""}}, &r);
   EXPECT_TRUE(st.IsNotFound());
   EXPECT_NE(st.message().find("zzz"), std::string::npos) << st.message();
-  st = engine_->AddEvents("line", {{"ann", "x1", "like", 1, 0}}, &r);
+  st = engine_->AddEvents("line", {{"ann", "x1", "like", 1, 0, ""}}, &r);
   EXPECT_NE(st.message().find("unknown event type 'like'"), std::string::npos) << st.message();
-  st = engine_->AddEvents("line", {{"ann", "x1", "view", 1, int64_t{1} << 50}}, &r);
+  st = engine_->AddEvents("line", {{"ann", "x1", "view", 1, int64_t{1} << 50, ""}}, &r);
   EXPECT_NE(st.message().find("future"), std::string::npos) << st.message();
-  st = engine_->AddEvents("line", {{"", "x1", "view", 1, 0}}, &r);
+  st = engine_->AddEvents("line", {{"", "x1", "view", 1, 0, ""}}, &r);
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
   std::vector<TopItem> top;
   ASSERT_TRUE(engine_->TopItems("line", "", 7, 5, &top).ok());
@@ -861,7 +862,8 @@ TEST_F(EventsEngineTest, BadEventsAreRefusedWholeAndPlaceholdersAreOptIn) {
   // Duplicate events count once.
   ASSERT_TRUE(
       engine_
-          ->AddEvents("line", {{"ann", "x1", "view", 1, 1000}, {"ann", "x1", "view", 1, 1000}}, &r)
+          ->AddEvents("line",
+                      {{"ann", "x1", "view", 1, 1000, ""}, {"ann", "x1", "view", 1, 1000, ""}}, &r)
           .ok());
 
   engine_.reset();
@@ -876,12 +878,12 @@ TEST_F(EventsEngineTest, BadEventsAreRefusedWholeAndPlaceholdersAreOptIn) {
   c.unknown_items = "create";
   c.event_types = {{"play", 1}, {"like", 3}};
   ASSERT_TRUE(engine_->CreateCollection(c).ok());
-  ASSERT_TRUE(engine_->AddEvents("line", {{"ann", "song-1", "like", 1, 0}}, &r).ok());
+  ASSERT_TRUE(engine_->AddEvents("line", {{"ann", "song-1", "like", 1, 0, ""}}, &r).ok());
   EXPECT_EQ(r.placeholders, 1u);
   ItemView view;
   ASSERT_TRUE(engine_->Get("line", "song-1", false, &view).ok());
   EXPECT_EQ(std::get<bool>(view.item.attributes.at("placeholder")), true);
-  EXPECT_FALSE(engine_->AddEvents("line", {{"ann", "song-1", "view", 1, 0}}, &r).ok());
+  EXPECT_FALSE(engine_->AddEvents("line", {{"ann", "song-1", "view", 1, 0, ""}}, &r).ok());
   engine_.reset();  // before `other` goes
 }
 
@@ -898,7 +900,8 @@ TEST_F(EventsEngineTest, EvaluatesStrategiesAndTrainsACollaborativeSpace) {
   for (int u = 0; u < 60; ++u) {
     for (int n = 0; n < 12; ++n) {
       int item = (u < 30 ? 0 : 20) + static_cast<int>(rng() % 20);
-      events.push_back({"u" + std::to_string(u), "i" + std::to_string(item), "click", 1, 1000 + n});
+      events.push_back(
+          {"u" + std::to_string(u), "i" + std::to_string(item), "click", 1, 1000 + n, ""});
     }
   }
   EventsResult r;
@@ -953,6 +956,133 @@ TEST_F(EventsEngineTest, EvaluatesStrategiesAndTrainsACollaborativeSpace) {
   Open();
   ASSERT_TRUE(engine_->Stats("cf", &stats).ok());
   EXPECT_EQ(stats.spaces[0].vectors, 40u);  // the trained vectors survive a restart
+}
+
+TEST_F(EventsEngineTest, ServedRecommendationsAreLoggedAndClicksAttributed) {
+  CreateLine("reject", /*click_window_hours=*/1);
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  Events({{"ann", "x3", "view", 1, now - 5000, ""}});
+  RecommendQuery q;
+  q.collection = "line";
+  q.user = "ann";
+  q.k = 4;
+  q.variant = "A";
+  RecommendResult a;
+  ASSERT_TRUE(engine_->Recommend(q, &a).ok());
+  ASSERT_EQ(a.items.size(), 4u);
+  ASSERT_EQ(a.request_id.size(), 16u);
+  EXPECT_EQ(a.variant, "A");
+  const std::string first = a.items[0].id, second = a.items[1].id;
+
+  // A click on a shown item is attributed to the latest impression, once; a purchase names
+  // the request explicitly; events on items not shown, or by other users, are not.
+  EventsResult r;
+  ASSERT_TRUE(engine_->AddEvents("line", {{"ann", first, "click", 1, now + 1000, ""}}, &r).ok());
+  EXPECT_EQ(r.attributed, 1u);
+  ASSERT_TRUE(engine_->AddEvents("line", {{"ann", first, "click", 1, now + 2000, ""}}, &r).ok());
+  EXPECT_EQ(r.attributed, 0u);
+  ASSERT_TRUE(
+      engine_->AddEvents("line", {{"ann", second, "purchase", 1, now + 3000, a.request_id}}, &r)
+          .ok());
+  EXPECT_EQ(r.attributed, 1u);
+  ASSERT_TRUE(engine_->AddEvents("line", {{"ann", "x3", "click", 1, now + 3000, ""}}, &r).ok());
+  EXPECT_EQ(r.attributed, 0u);  // x3 was seen, so not recommended
+  ASSERT_TRUE(engine_->AddEvents("line", {{"bob", second, "click", 1, now + 3000, ""}}, &r).ok());
+  EXPECT_EQ(r.attributed, 0u);
+  // Past the click window (1 hour) a click is not attributed; a purchase (168 h) still is.
+  ASSERT_TRUE(engine_
+                  ->AddEvents("line",
+                              {{"ann", a.items[2].id, "click", 1, now + 7200 * 1000, ""},
+                               {"ann", a.items[3].id, "purchase", 1, now + 7200 * 1000, ""}},
+                              &r)
+                  .ok());
+  EXPECT_EQ(r.attributed, 1u);
+  // A request id that no answer gave is refused with a clear message; nothing is stored.
+  Status st = engine_->AddEvents("line", {{"ann", first, "click", 1, now, "nope"}}, &r);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("request id 'nope'"), std::string::npos) << st.message();
+
+  // Variant B: 5 answers to new users, every first item clicked.
+  for (int u = 0; u < 5; ++u) {
+    q.user = "b" + std::to_string(u);
+    q.variant = "B";
+    RecommendResult b;
+    ASSERT_TRUE(engine_->Recommend(q, &b).ok());
+    ASSERT_EQ(b.items.size(), 4u);
+    EXPECT_EQ(b.items[0].source, "trending");
+    ASSERT_TRUE(
+        engine_->AddEvents("line", {{q.user, b.items[0].id, "click", 1, 0, b.request_id}}, &r)
+            .ok());
+    EXPECT_EQ(r.attributed, 1u);
+  }
+  // Not logged: no request id, nothing counted. A bad label is refused.
+  q.log = false;
+  RecommendResult quiet;
+  ASSERT_TRUE(engine_->Recommend(q, &quiet).ok());
+  EXPECT_TRUE(quiet.request_id.empty());
+  q.log = true;
+  q.variant = "bad label";
+  EXPECT_EQ(engine_->Recommend(q, &quiet).code(), Status::Code::kInvalidArgument);
+
+  auto check = [&] {
+    FeedbackQuery fq;
+    fq.collection = "line";
+    fq.k = 3;
+    FeedbackReport report;
+    ASSERT_TRUE(engine_->Feedback(fq, &report).ok());
+    EXPECT_EQ(report.catalogue_items, 20u);
+    ASSERT_EQ(report.variants.size(), 2u);
+    const VariantFeedback& va = report.variants[0];
+    const VariantFeedback& vb = report.variants[1];
+    EXPECT_EQ(va.variant, "A");
+    EXPECT_EQ(va.requests, 1u);
+    EXPECT_EQ(va.impressions, 4u);
+    EXPECT_EQ(va.clicks, 1u);
+    EXPECT_EQ(va.conversions, 2u);
+    EXPECT_DOUBLE_EQ(va.ctr, 0.25);
+    EXPECT_LT(va.ctr_low, 0.25);
+    EXPECT_GT(va.ctr_high, 0.25);
+    EXPECT_EQ(vb.variant, "B");
+    EXPECT_EQ(vb.requests, 5u);
+    EXPECT_EQ(vb.impressions, 20u);
+    EXPECT_EQ(vb.clicks, 5u);
+    EXPECT_EQ(report.total.impressions, 24u);
+    EXPECT_EQ(report.total.clicks, 6u);
+    // Coverage and concentration: B showed the same trending items to everyone.
+    EXPECT_EQ(vb.items_shown, 4u);
+    EXPECT_DOUBLE_EQ(vb.coverage, 4.0 / 20);
+    EXPECT_NEAR(vb.gini, 0.8, 1e-9);  // 4 of 20 items share everything equally
+    ASSERT_EQ(report.items.size(), 3u);
+    EXPECT_GE(report.items[0].impressions, report.items[1].impressions);
+
+    AbQuery ab;
+    ab.collection = "line";
+    ab.a = "A";
+    ab.b = "B";
+    AbReport test;
+    ASSERT_TRUE(engine_->AbTest(ab, &test).ok());
+    ASSERT_EQ(test.metrics.size(), 2u);
+    EXPECT_EQ(test.metrics[0].metric, "ctr");
+    EXPECT_DOUBLE_EQ(test.metrics[0].a, 0.25);
+    EXPECT_DOUBLE_EQ(test.metrics[0].b, 0.25);
+    EXPECT_NEAR(test.metrics[0].difference, 0.0, 1e-12);
+    EXPECT_LT(test.metrics[0].low, 0);
+    EXPECT_GT(test.metrics[0].high, 0);
+    EXPECT_FALSE(test.metrics[0].significant);
+    EXPECT_NEAR(test.metrics[0].p_value, 1.0, 1e-9);
+    EXPECT_EQ(test.metrics[1].metric, "conversion_rate");
+    EXPECT_DOUBLE_EQ(test.metrics[1].a, 0.5);
+    EXPECT_DOUBLE_EQ(test.metrics[1].b, 0.0);
+    ab.b = "C";
+    Status missing = engine_->AbTest(ab, &test);
+    EXPECT_TRUE(missing.IsNotFound());
+    EXPECT_NE(missing.message().find("variants: A, B"), std::string::npos) << missing.message();
+  };
+  check();
+  Open();  // logged impressions and attributions are in RocksDB
+  check();
 }
 
 }  // namespace

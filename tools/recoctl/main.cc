@@ -43,7 +43,8 @@ constexpr const char* kUsage = R"(usage: recoctl [--addr HOST:PORT] [--json] COM
 commands:
   collection create NAME --space name=S,plugin=P,index=SPEC,metric=M[,dim=N][,KEY=VALUE...]
                      [--event-type NAME=WEIGHT ...] [--unknown-items reject|create]
-                     [--retention-days N]
+                     [--retention-days N] [--click-type T ...] [--conversion-type T ...]
+                     [--click-window-hours H] [--conversion-window-hours H]
                      (repeat --space; a token without '=' continues the previous value, so
                      index=IVF256,Flat works; other keys become plugin options)
   collection list
@@ -69,14 +70,23 @@ commands:
   events import NAME FILE [--format csv|jsonl|movielens] [--batch N]
                      csv: header naming user,item,type,value,time_ms; movielens: u.data or
                      ratings.csv (ratings as events of type rating); the file is checked first
-  events add NAME --user U --item I [--type T] [--value V] [--time MS]
+  events add NAME --user U --item I [--type T] [--value V] [--time MS] [--request-id R]
   recommend NAME --user U [-k K] [--filter EXPR] [--exclude ID,..] [--include-seen]
                  [--seen-types T,..] [--space S=W ...] [--mmr LAMBDA] [--popularity W]
-                 [--freshness W] [--explain]
+                 [--freshness W] [--explain] [--variant LABEL] [--no-log]
+                     a user's answer is logged as an impression (request id printed); later
+                     clicks/purchases of its items are attributed to it
   recommend NAME --like ID,.. [--unlike ID,..] [--strategy average|best] [-k K]
   analytics top NAME [--type T] [--days D] [-k K]
   analytics trending NAME [--days D] [--half-life DAYS] [-k K]
   analytics daily NAME [--days D]
+  analytics ctr NAME [--variant V] [--days D] [-k K] [--confidence C]
+                     impressions, attributed clicks/conversions, CTR and conversion rate with
+                     Wilson intervals, per variant and for the most shown items
+  analytics coverage NAME [--variant V] [--days D]
+                     catalogue coverage and Gini of the recommended items, per variant
+  analytics ab NAME --a A --b B [--days D] [--confidence C]
+                     variant B against A: rates, difference with its interval, lift, p-value
   eval NAME [--protocol random-80-10-10|leave-last-out] [--seed S] [-k K]
             [--strategies most-popular,item-knn,ease,bpr] [--event-types T,..] [--valid]
                      offline evaluation on the collection's events, full ranking
@@ -561,7 +571,9 @@ int CollectionCommand(const Context& ctx, const std::vector<std::string>& words)
   const std::string command = "collection " + sub;
   const std::vector<std::string> rest(words.begin() + 2, words.end());
   if (sub == "create") {
-    Args args(command, rest, {"--space", "--event-type", "--unknown-items", "--retention-days"},
+    Args args(command, rest,
+              {"--space", "--event-type", "--unknown-items", "--retention-days", "--click-type",
+               "--conversion-type", "--click-window-hours", "--conversion-window-hours"},
               {});
     args.ExpectPositional(command, 1, "NAME --space name=S,plugin=P,... [--space ...]");
     v1::CreateCollectionRequest request;
@@ -578,6 +590,16 @@ int CollectionCommand(const Context& ctx, const std::vector<std::string>& words)
     if (auto v = args.Value("--unknown-items")) request.set_unknown_items(*v);
     if (auto v = args.Value("--retention-days")) {
       request.set_retention_days(static_cast<uint32_t>(ParseCount("--retention-days", *v, 36500)));
+    }
+    for (const std::string& t : args.Values("--click-type")) request.add_click_types(t);
+    for (const std::string& t : args.Values("--conversion-type")) request.add_conversion_types(t);
+    if (auto v = args.Value("--click-window-hours")) {
+      request.set_click_window_hours(
+          static_cast<uint32_t>(ParseCount("--click-window-hours", *v, 8760)));
+    }
+    if (auto v = args.Value("--conversion-window-hours")) {
+      request.set_conversion_window_hours(
+          static_cast<uint32_t>(ParseCount("--conversion-window-hours", *v, 8760)));
     }
     if (request.spaces_size() == 0) UsageError(command + ": at least one --space is required");
     Check(ctx.client->CreateCollection(request));
@@ -1097,8 +1119,12 @@ std::optional<std::string> ParseEventLine(const std::string& format, const std::
       } else if (key == "time_ms" || key == "time") {
         if (!value.is_number_integer()) return "'" + key + "' must be an integer";
         e->set_time_ms(key == "time" ? value.get<int64_t>() * 1000 : value.get<int64_t>());
+      } else if (key == "request_id") {
+        if (!value.is_string()) return "'request_id' must be a string";
+        e->set_request_id(value.get<std::string>());
       } else {
-        return "unknown field '" + key + "' (an event has user, item, type, value, time_ms)";
+        return "unknown field '" + key +
+               "' (an event has user, item, type, value, time_ms, request_id)";
       }
     }
     if (e->user().empty() || e->item().empty()) return "an event needs 'user' and 'item'";
@@ -1144,6 +1170,8 @@ std::optional<std::string> ParseEventLine(const std::string& format, const std::
       e->set_time_ms(std::strtoll(fields[i].c_str(), nullptr, 10));
     else if (h == "time")
       e->set_time_ms(std::strtoll(fields[i].c_str(), nullptr, 10) * 1000);
+    else if (h == "request_id")
+      e->set_request_id(fields[i]);
   }
   if (e->user().empty() || e->item().empty()) return "an event needs a user and an item";
   return std::nullopt;
@@ -1154,7 +1182,8 @@ int EventsCommand(const Context& ctx, const std::vector<std::string>& words) {
   const std::string sub = words[1];
   const std::vector<std::string> rest(words.begin() + 2, words.end());
   if (sub == "add") {
-    Args args("events add", rest, {"--user", "--item", "--type", "--value", "--time"}, {});
+    Args args("events add", rest,
+              {"--user", "--item", "--type", "--value", "--time", "--request-id"}, {});
     args.ExpectPositional("events add", 1, "NAME --user U --item I [--type T] [--value V]");
     v1::Request req;
     v1::AddEventsRequest* r = req.mutable_add_events();
@@ -1165,12 +1194,16 @@ int EventsCommand(const Context& ctx, const std::vector<std::string>& words) {
     e->set_type(args.Value("--type").value_or("view"));
     if (auto v = args.Value("--value")) e->set_value(std::strtod(v->c_str(), nullptr));
     if (auto v = args.Value("--time")) e->set_time_ms(std::strtoll(v->c_str(), nullptr, 10));
+    e->set_request_id(args.Value("--request-id").value_or(""));
     v1::Response resp;
     Check(ctx.client->Call(req, &resp));
     if (ctx.json_output) {
-      PrintJsonLine({{"accepted", resp.add_events().accepted()}});
+      PrintJsonLine({{"accepted", resp.add_events().accepted()},
+                     {"attributed", resp.add_events().attributed()}});
     } else {
-      std::cout << "stored 1 event\n";
+      std::cout << "stored 1 event"
+                << (resp.add_events().attributed() ? " (attributed to a recommendation)" : "")
+                << "\n";
     }
     return 0;
   }
@@ -1250,10 +1283,11 @@ int EventsCommand(const Context& ctx, const std::vector<std::string>& words) {
 }
 
 int RecommendCommand(const Context& ctx, const std::vector<std::string>& words) {
-  Args args("recommend", std::vector<std::string>(words.begin() + 1, words.end()),
-            {"--user", "-k", "--like", "--unlike", "--strategy", "--filter", "--exclude",
-             "--seen-types", "--space", "--mmr", "--popularity", "--freshness", "--history"},
-            {"--include-seen", "--explain"});
+  Args args(
+      "recommend", std::vector<std::string>(words.begin() + 1, words.end()),
+      {"--user", "-k", "--like", "--unlike", "--strategy", "--filter", "--exclude", "--seen-types",
+       "--space", "--mmr", "--popularity", "--freshness", "--history", "--variant"},
+      {"--include-seen", "--explain", "--no-log"});
   args.ExpectPositional("recommend", 1, "NAME (--user U | --like ID,...) [-k K] [--json]");
   v1::Request req;
   v1::RecommendRequest* r = req.mutable_recommend();
@@ -1283,14 +1317,21 @@ int RecommendCommand(const Context& ctx, const std::vector<std::string>& words) 
   }
   r->set_include_seen(args.Has("--include-seen"));
   r->set_explain(args.Has("--explain"));
+  r->set_variant(args.Value("--variant").value_or(""));
+  r->set_no_log(args.Has("--no-log"));
   v1::Response resp;
   Check(ctx.client->Call(req, &resp));
+  const std::string& request_id = resp.recommend().request_id();
   size_t rank = 0;
   for (const auto& item : resp.recommend().items()) {
     ++rank;
     if (ctx.json_output) {
       json out = {
           {"rank", rank}, {"id", item.id()}, {"score", item.score()}, {"source", item.source()}};
+      if (!request_id.empty()) {
+        out["request_id"] = request_id;
+        out["variant"] = resp.recommend().variant();
+      }
       if (r->explain()) {
         json parts = json::object();
         for (const auto& [k, v] : item.parts()) parts[k] = v;
@@ -1313,13 +1354,185 @@ int RecommendCommand(const Context& ctx, const std::vector<std::string>& words) 
     }
   }
   if (rank == 0 && !ctx.json_output) std::cout << "(no recommendations)\n";
+  if (!request_id.empty() && !ctx.json_output) {
+    std::cout << "request " << request_id << " (variant " << resp.recommend().variant()
+              << "): send it with the events that follow (--request-id)\n";
+  }
+  return 0;
+}
+
+json VariantToJson(const v1::VariantFeedback& v) {
+  return {{"variant", v.variant()},
+          {"requests", v.requests()},
+          {"impressions", v.impressions()},
+          {"clicks", v.clicks()},
+          {"ctr", v.ctr()},
+          {"ctr_low", v.ctr_low()},
+          {"ctr_high", v.ctr_high()},
+          {"conversions", v.conversions()},
+          {"conversion_rate", v.conversion_rate()},
+          {"conversion_low", v.conversion_low()},
+          {"conversion_high", v.conversion_high()},
+          {"items_shown", v.items_shown()},
+          {"coverage", v.coverage()},
+          {"gini", v.gini()}};
+}
+
+// "0.0312 [0.0281, 0.0345]"
+std::string RateText(double rate, double low, double high) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(4) << rate << " [" << low << ", " << high << "]";
+  return out.str();
+}
+
+int FeedbackCommand(const Context& ctx, const std::string& sub,
+                    const std::vector<std::string>& rest) {
+  const std::string command = "analytics " + sub;
+  v1::Request req;
+  if (sub == "ab") {
+    Args args(command, rest, {"--a", "--b", "--days", "--confidence"}, {});
+    args.ExpectPositional(command, 1, "NAME --a A --b B [--days D] [--confidence C]");
+    v1::AbRequest* r = req.mutable_ab();
+    r->set_collection(args.positional()[0]);
+    r->set_a(args.Value("--a").value_or(""));
+    r->set_b(args.Value("--b").value_or(""));
+    if (r->a().empty() || r->b().empty()) UsageError(command + ": give --a A and --b B");
+    if (auto v = args.Value("--days"))
+      r->set_days(static_cast<uint32_t>(ParseCount("--days", *v, 36500)));
+    if (auto v = args.Value("--confidence")) r->set_confidence(std::strtod(v->c_str(), nullptr));
+    v1::Response resp;
+    Check(ctx.client->Call(req, &resp));
+    const v1::AbResponse& ab = resp.ab();
+    if (ctx.json_output) {
+      for (const auto& m : ab.metrics()) {
+        const bool ctr = m.metric() == "ctr";
+        PrintJsonLine({{"metric", m.metric()},
+                       {"a", m.a()},
+                       {"b", m.b()},
+                       {"difference", m.difference()},
+                       {"low", m.low()},
+                       {"high", m.high()},
+                       {"lift", m.lift()},
+                       {"p_value", m.p_value()},
+                       {"significant", m.significant()},
+                       {"confidence", ab.confidence()},
+                       {"a_variant", ab.a().variant()},
+                       {"b_variant", ab.b().variant()},
+                       {"a_impressions", ab.a().impressions()},
+                       {"b_impressions", ab.b().impressions()},
+                       {"a_events", ctr ? ab.a().clicks() : ab.a().conversions()},
+                       {"b_events", ctr ? ab.b().clicks() : ab.b().conversions()}});
+      }
+      return 0;
+    }
+    const int pct = static_cast<int>(std::lround(ab.confidence() * 100));
+    std::cout << std::left << std::setw(12) << "variant" << std::right << std::setw(10)
+              << "requests" << std::setw(13) << "impressions" << std::setw(9) << "clicks"
+              << std::setw(13) << "conversions"
+              << "  ctr [" << pct << "% CI]           conversion [" << pct << "% CI]\n";
+    for (const auto* v : {&ab.a(), &ab.b()}) {
+      std::cout << std::left << std::setw(12) << v->variant() << std::right << std::setw(10)
+                << v->requests() << std::setw(13) << v->impressions() << std::setw(9) << v->clicks()
+                << std::setw(13) << v->conversions() << "  " << std::left << std::setw(27)
+                << RateText(v->ctr(), v->ctr_low(), v->ctr_high())
+                << RateText(v->conversion_rate(), v->conversion_low(), v->conversion_high())
+                << std::right << "\n";
+    }
+    for (const auto& m : ab.metrics()) {
+      std::cout << std::fixed << std::setprecision(4) << m.metric() << ": " << ab.b().variant()
+                << " - " << ab.a().variant() << " = " << std::showpos << m.difference() << " ["
+                << m.low() << ", " << m.high() << "]" << std::noshowpos << ", lift "
+                << std::setprecision(1) << m.lift() * 100 << "%, p = " << std::setprecision(4)
+                << m.p_value() << (m.significant() ? "  significant" : "  not significant") << "\n";
+    }
+    return 0;
+  }
+  Args args(command, rest, {"--variant", "--days", "-k", "--confidence"}, {});
+  args.ExpectPositional(command, 1, "NAME [--variant V] [--days D]");
+  v1::FeedbackRequest* r = req.mutable_feedback();
+  r->set_collection(args.positional()[0]);
+  r->set_variant(args.Value("--variant").value_or(""));
+  if (auto v = args.Value("--days"))
+    r->set_days(static_cast<uint32_t>(ParseCount("--days", *v, 36500)));
+  if (sub == "ctr") {
+    r->set_k(KFlag(args));
+    if (auto v = args.Value("--confidence")) r->set_confidence(std::strtod(v->c_str(), nullptr));
+  } else {
+    r->set_k(1);
+  }
+  v1::Response resp;
+  Check(ctx.client->Call(req, &resp));
+  const v1::FeedbackResponse& f = resp.feedback();
+  std::vector<const v1::VariantFeedback*> rows;
+  for (const auto& v : f.variants()) rows.push_back(&v);
+  if (r->variant().empty() && f.variants_size() != 1) rows.push_back(&f.total());
+  if (sub == "coverage") {
+    for (const auto* v : rows) {
+      if (ctx.json_output) {
+        PrintJsonLine({{"variant", v->variant()},
+                       {"catalogue_items", f.catalogue_items()},
+                       {"items_shown", v->items_shown()},
+                       {"coverage", v->coverage()},
+                       {"gini", v->gini()},
+                       {"impressions", v->impressions()}});
+      } else {
+        std::cout << std::left << std::setw(12) << v->variant() << std::right << std::setw(8)
+                  << v->items_shown() << " of " << f.catalogue_items() << " items shown"
+                  << std::fixed << std::setprecision(4) << "  coverage " << v->coverage()
+                  << "  gini " << v->gini() << "  (" << v->impressions() << " impressions)\n";
+      }
+    }
+    if (rows.empty() && !ctx.json_output) std::cout << "(no recommendations logged)\n";
+    return 0;
+  }
+  if (ctx.json_output) {
+    for (const auto* v : rows) PrintJsonLine(VariantToJson(*v));
+    for (const auto& item : f.items()) {
+      PrintJsonLine({{"id", item.id()},
+                     {"impressions", item.impressions()},
+                     {"clicks", item.clicks()},
+                     {"ctr", item.ctr()},
+                     {"conversions", item.conversions()},
+                     {"conversion_rate", item.conversion_rate()}});
+    }
+    return 0;
+  }
+  if (rows.empty()) {
+    std::cout << "(no recommendations logged)\n";
+    return 0;
+  }
+  std::cout << std::left << std::setw(12) << "variant" << std::right << std::setw(10) << "requests"
+            << std::setw(13) << "impressions" << std::setw(9) << "clicks" << std::setw(13)
+            << "conversions"
+            << "  ctr [CI]                   conversion [CI]\n";
+  for (const auto* v : rows) {
+    std::cout << std::left << std::setw(12) << v->variant() << std::right << std::setw(10)
+              << v->requests() << std::setw(13) << v->impressions() << std::setw(9) << v->clicks()
+              << std::setw(13) << v->conversions() << "  " << std::left << std::setw(27)
+              << RateText(v->ctr(), v->ctr_low(), v->ctr_high())
+              << RateText(v->conversion_rate(), v->conversion_low(), v->conversion_high())
+              << std::right << "\n";
+  }
+  std::cout << "\n"
+            << std::left << std::setw(24) << "item" << std::right << std::setw(13) << "impressions"
+            << std::setw(9) << "clicks" << std::setw(9) << "ctr" << std::setw(13) << "conversions"
+            << std::setw(12) << "conversion\n";
+  for (const auto& item : f.items()) {
+    std::cout << std::left << std::setw(24) << item.id() << std::right << std::setw(13)
+              << item.impressions() << std::setw(9) << item.clicks() << std::fixed
+              << std::setprecision(4) << std::setw(9) << item.ctr() << std::setw(13)
+              << item.conversions() << std::setw(11) << item.conversion_rate() << "\n";
+  }
   return 0;
 }
 
 int AnalyticsCommand(const Context& ctx, const std::vector<std::string>& words) {
-  if (words.size() < 2) UsageError("usage: recoctl analytics top|trending|daily NAME ...");
+  if (words.size() < 2) {
+    UsageError("usage: recoctl analytics top|trending|daily|ctr|coverage|ab NAME ...");
+  }
   const std::string sub = words[1];
   const std::vector<std::string> rest(words.begin() + 2, words.end());
+  if (sub == "ctr" || sub == "coverage" || sub == "ab") return FeedbackCommand(ctx, sub, rest);
   v1::Request req;
   if (sub == "top" || sub == "trending") {
     Args args("analytics " + sub, rest, {"-k", "--type", "--days", "--half-life"}, {});
@@ -1377,7 +1590,7 @@ int AnalyticsCommand(const Context& ctx, const std::vector<std::string>& words) 
     }
     return 0;
   }
-  UsageError("unknown command 'analytics " + sub + "' (top, trending, daily)");
+  UsageError("unknown command 'analytics " + sub + "' (top, trending, daily, ctr, coverage, ab)");
 }
 
 int EvalCommand(const Context& ctx, const std::vector<std::string>& words) {

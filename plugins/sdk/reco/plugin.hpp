@@ -15,8 +15,8 @@
 
 #include <cstring>
 #include <exception>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "reco/plugin_abi.h"
