@@ -22,6 +22,9 @@ std::string EncodeCollectionConfig(const CollectionConfig& config, const Storage
   j["conversion_types"] = config.conversion_types;
   j["click_window_hours"] = config.click_window_hours;
   j["conversion_window_hours"] = config.conversion_window_hours;
+  j["retrain_interval_s"] = config.retrain_interval_s;
+  j["retrain_min_events"] = config.retrain_min_events;
+  j["retrain_epochs"] = config.retrain_epochs;
   j["spaces"] = json::array();
   for (size_t i = 0; i < config.spaces.size(); ++i) {
     const SpaceConfig& s = config.spaces[i];
@@ -73,6 +76,9 @@ Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config,
     config->conversion_types = j.value("conversion_types", std::vector<std::string>());
     config->click_window_hours = j.value("click_window_hours", 24u);
     config->conversion_window_hours = j.value("conversion_window_hours", 168u);
+    config->retrain_interval_s = j.value("retrain_interval_s", 0u);
+    config->retrain_min_events = j.value("retrain_min_events", 1000u);
+    config->retrain_epochs = j.value("retrain_epochs", 10u);
     layout->next_storage = j.contains("next_storage")
                                ? j.at("next_storage").get<uint32_t>()
                                : static_cast<uint32_t>(config->spaces.size());

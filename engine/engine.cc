@@ -26,8 +26,10 @@
 #include "recommend/bpr_mf.h"
 #include "recommend/ease.h"
 #include "recommend/evaluation.h"
+#include "recommend/hybrid.h"
 #include "recommend/item_knn.h"
 #include "recommend/most_popular.h"
+#include "recommend/profile.h"
 #include "recommend/split.h"
 #include "storage/store.h"
 
@@ -84,6 +86,13 @@ struct Space {
   std::atomic<uint64_t> reembed_done{0};
   std::atomic<uint64_t> reembed_total{0};
   std::string reembed_error;  // guarded by the collection lock
+  // Collaborative training progress (Engine::Train), for plugin "collaborative" spaces.
+  std::atomic<int> train_state{0};  // 0 idle, 1 running, 2 failed, 3 done
+  std::atomic<uint32_t> train_epoch{0};
+  std::atomic<uint32_t> train_epochs{0};
+  std::atomic<double> train_loss{0};
+  std::atomic<int64_t> trained_ms{0};  // when the last training finished (0: not since start)
+  std::string train_error;             // guarded by the collection lock
 };
 
 // A space whose vectors come from training on events (plugin "collaborative").
@@ -107,6 +116,8 @@ struct Collection {
   std::set<uint8_t> click_types, conversion_types;  // attributed to impressions
   std::mutex users_mu;                              // serialises new user ids
   uint64_t next_user_id = 1;
+  std::atomic<uint64_t> events_since_train{0};  // events stored since the last training
+  int64_t opened_ms = 0;                        // when this process opened it
 
   const Space* FindSpace(const std::string& name) const {
     if (name.empty()) return spaces.empty() ? nullptr : spaces.front().get();
@@ -195,7 +206,7 @@ class EngineImpl final : public Engine {
       if (c->config.event_types.empty()) c->config.event_types = DefaultEventTypes();
       IndexEventTypes(c.get());
       RECO_RETURN_IF_ERROR(store_->NextUserId(c->record.id, &c->next_user_id));
-      c->last_snapshot_ms = NowMs();
+      c->last_snapshot_ms = c->opened_ms = NowMs();
       collections_[record.name] = std::move(c);
     }
     if (options_.background) background_ = std::thread([this] { BackgroundLoop(); });
@@ -244,7 +255,7 @@ class EngineImpl final : public Engine {
     RECO_RETURN_IF_ERROR(store_->CreateCollection(&c->record));
     IndexEventTypes(c.get());
     c->next_item_id = c->record.next_item_id;
-    c->last_snapshot_ms = NowMs();
+    c->last_snapshot_ms = c->opened_ms = NowMs();
     collections_[config.name] = std::move(c);
     return Status::OK();
   }
@@ -692,6 +703,16 @@ class EngineImpl final : public Engine {
       }
       ss.reembed_done = s->reembed_done.load();
       ss.reembed_total = s->reembed_total.load();
+      if (IsLearned(*s)) {
+        static const char* kTrainStates[] = {"", "running", "failed: ", "done"};
+        const int state = s->train_state.load();
+        ss.train_state = kTrainStates[state];
+        if (state == 2) ss.train_state += s->train_error;
+        ss.train_epoch = s->train_epoch.load();
+        ss.train_epochs = s->train_epochs.load();
+        ss.train_loss = s->train_loss.load();
+        ss.trained_ms = s->trained_ms.load();
+      }
       if (s->embedder) ss.fingerprint = s->embedder->provenance().fingerprint;
       out->spaces.push_back(std::move(ss));
     }
@@ -824,6 +845,9 @@ class EngineImpl final : public Engine {
               "' is not an event type of the collection");
         }
       }
+    }
+    if (config.retrain_epochs == 0 || config.retrain_epochs > 10000) {
+      return Status::InvalidArgument("retrain_epochs must be 1..10000");
     }
     for (uint32_t hours : {config.click_window_hours, config.conversion_window_hours}) {
       if (hours == 0 || hours > 24 * 365) {
@@ -959,6 +983,7 @@ class EngineImpl final : public Engine {
     RECO_RETURN_IF_ERROR(
         store_->WriteEventsAttributed(c->record.id, new_users, next, records, attributions));
     c->next_user_id = next;
+    c->events_since_train += records.size();
     result->accepted = records.size();
     result->attributed = attributions.size();
     return Status::OK();
@@ -1736,25 +1761,63 @@ class EngineImpl final : public Engine {
     return Status::OK();
   }
 
+  // The vectors of every content space (a plugin or "none" space, not a learned one) for the
+  // dense items of an evaluation, one table per space holding any of them.
+  Status ContentTables(const Collection& c, const std::vector<uint64_t>& items,
+                       std::vector<recommend::ItemVectorTable>* out) {
+    out->clear();
+    std::unordered_map<uint64_t, uint32_t> dense;
+    for (size_t i = 0; i < items.size(); ++i) dense[items[i]] = static_cast<uint32_t>(i);
+    for (const auto& s : c.spaces) {
+      if (IsLearned(*s)) continue;
+      recommend::ItemVectorTable t;
+      t.name = s->config.name;
+      t.dim = s->config.dim;
+      t.vectors.assign(items.size() * size_t{t.dim}, 0.0f);
+      t.present.assign(items.size(), 0);
+      size_t found = 0;
+      RECO_RETURN_IF_ERROR(store_->ScanVectors(
+          c.record.id, s->storage, [&](uint64_t iid, const float* values, size_t dim) {
+            auto it = dense.find(iid);
+            if (it == dense.end() || dim != t.dim) return;
+            std::copy(values, values + dim, t.vectors.begin() + size_t{it->second} * dim);
+            t.present[it->second] = 1;
+            ++found;
+          }));
+      if (found > 0) out->push_back(std::move(t));
+    }
+    return Status::OK();
+  }
+
   Status Evaluate(const EvalRequest& r, std::vector<EvalResult>* out) override {
     out->clear();
     std::shared_ptr<Collection> c;
     RECO_RETURN_IF_ERROR(Find(r.collection, &c));
     if (r.k == 0 || r.k > 1000) return Status::OutOfRange("k must be 1..1000");
+    static const std::vector<std::string> kAll = {"most-popular", "item-knn",        "ease",  "bpr",
+                                                  "content",      "history-profile", "hybrid"};
     std::vector<std::string> strategies = r.strategies;
-    if (strategies.empty()) strategies = {"most-popular", "item-knn", "ease", "bpr"};
+    if (strategies.empty()) strategies = kAll;
     for (const auto& name : strategies) {
-      if (name != "most-popular" && name != "item-knn" && name != "ease" && name != "bpr") {
+      if (std::find(kAll.begin(), kAll.end(), name) == kAll.end()) {
         return Status::InvalidArgument("unknown strategy '" + name +
-                                       "' (most-popular, item-knn, ease, bpr)");
+                                       "' (most-popular, item-knn, ease, bpr, content, "
+                                       "history-profile, hybrid)");
       }
     }
+    auto wants = [&](const char* name) {
+      return std::find(strategies.begin(), strategies.end(), name) != strategies.end();
+    };
     std::vector<recommend::Interaction> interactions;
     std::vector<uint64_t> items;
+    std::vector<recommend::ItemVectorTable> content;
     uint32_t num_users = 0;
     {
       std::shared_lock<std::shared_mutex> lock(c->mu);
       RECO_RETURN_IF_ERROR(Interactions(*c, r.event_types, &interactions, &items, &num_users));
+      if (wants("content") || wants("history-profile") || wants("hybrid")) {
+        RECO_RETURN_IF_ERROR(ContentTables(*c, items, &content));
+      }
     }
     if (interactions.empty()) {
       return Status::FailedPrecondition("collection " + Quote(r.collection) +
@@ -1775,37 +1838,134 @@ class EngineImpl final : public Engine {
     }
     recommend::SplitMatrices data;
     RECO_RETURN_IF_ERROR(recommend::BuildSplitMatrices(split, recommend::MatrixOptions(), &data));
-    std::vector<std::unique_ptr<recommend::Recommender>> models;
-    for (const auto& name : strategies) {
-      if (name == "most-popular") models.push_back(std::make_unique<recommend::MostPopular>());
-      if (name == "item-knn") models.push_back(std::make_unique<recommend::ItemKnn>());
-      if (name == "ease") models.push_back(std::make_unique<recommend::Ease>());
-      if (name == "bpr") {
-        recommend::BprOptions o;
-        o.seed = r.seed;
-        models.push_back(std::make_unique<recommend::BprMf>(o));
-      }
-    }
-    std::vector<recommend::Recommender*> raw;
-    for (auto& m : models) raw.push_back(m.get());
+    const recommend::EvalPart part =
+        r.on_valid ? recommend::EvalPart::kValid : recommend::EvalPart::kTest;
     recommend::EvalOptions eo;
     eo.k = r.k;
-    auto results = recommend::FitAndEvaluate(
-        raw, data, r.on_valid ? recommend::EvalPart::kValid : recommend::EvalPart::kTest, eo);
-    for (size_t i = 0; i < results.size(); ++i) {
+    const std::string no_content =
+        "the collection has no content vectors for its evaluated items (a plugin or \"none\" "
+        "space with vectors)";
+
+    // Every strategy is fitted on the train part only, in this run.
+    recommend::BprOptions bpr_options;
+    bpr_options.seed = r.seed;
+    std::map<std::string, std::unique_ptr<recommend::Recommender>> models;
+    std::map<std::string, std::string> errors;
+    std::map<std::string, recommend::ModelResult> results;
+    for (const auto& name : strategies) {
+      if (name == "most-popular") models[name] = std::make_unique<recommend::MostPopular>();
+      if (name == "item-knn") models[name] = std::make_unique<recommend::ItemKnn>();
+      if (name == "ease") models[name] = std::make_unique<recommend::Ease>();
+      if (name == "bpr") models[name] = std::make_unique<recommend::BprMf>(bpr_options);
+      if (name == "content") {
+        if (content.empty()) {
+          errors[name] = no_content;
+          continue;
+        }
+        recommend::VectorProfileOptions o;
+        o.name = "content";
+        models[name] = std::make_unique<recommend::VectorProfile>(content, o);
+      }
+    }
+    std::vector<recommend::Recommender*> plain;
+    std::vector<std::string> plain_names;
+    for (auto& [name, model] : models) {
+      plain.push_back(model.get());
+      plain_names.push_back(name);
+    }
+    auto fitted = recommend::FitAndEvaluate(plain, data, part, eo);
+    for (size_t i = 0; i < fitted.size(); ++i) results[plain_names[i]] = std::move(fitted[i]);
+
+    // history-profile: what Recommend does for a user — a recency-weighted profile of their
+    // latest events over every vector space, here the content spaces and the item vectors of
+    // a BPR-MF model trained on the train part (the collaborative space, without leakage).
+    if (wants("history-profile")) {
+      const auto start = std::chrono::steady_clock::now();
+      recommend::BprMf bpr(bpr_options);
+      recommend::ModelResult result;
+      result.status = bpr.Fit(data.train);
+      std::vector<recommend::ItemVectorTable> tables = content;
+      if (result.status.ok()) {
+        recommend::ItemVectorTable learned;
+        learned.name = "collaborative";
+        if (bpr.ItemVectors(&learned.vectors, &learned.dim)) tables.push_back(std::move(learned));
+        recommend::VectorProfileOptions o;
+        o.name = "history-profile";
+        o.half_life = 14.0 * 86400000.0;  // Recommend's default, in event milliseconds
+        o.history = 50;
+        recommend::VectorProfile profile(std::move(tables), o);
+        result.status = profile.SetTimes(split.train);
+        if (result.status.ok()) result.status = profile.Fit(data.train);
+        result.fit_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (result.status.ok()) {
+          result.status = recommend::Evaluate(profile, data, part, eo, &result.metrics);
+        }
+      }
+      results["history-profile"] = std::move(result);
+    }
+
+    // hybrid: EASE (or item-kNN when EASE cannot run) blended with the content profile by
+    // standardised scores, the blend weight chosen on the valid part.
+    if (wants("hybrid")) {
+      if (content.empty()) {
+        errors["hybrid"] = no_content;
+      } else {
+        const auto start = std::chrono::steady_clock::now();
+        recommend::Ease ease;
+        recommend::ItemKnn knn;
+        recommend::Recommender* collaborative = &ease;
+        recommend::ModelResult result;
+        if (!ease.Fit(data.train).ok()) {
+          collaborative = &knn;
+          result.status = knn.Fit(data.train);
+        }
+        recommend::VectorProfileOptions o;
+        o.name = "content";
+        recommend::VectorProfile profile(content, o);
+        if (result.status.ok()) result.status = profile.Fit(data.train);
+        recommend::HybridOptions ho;
+        ho.name = "hybrid";
+        ho.fit_parts = false;
+        recommend::Hybrid hybrid({{collaborative, 1.0f}, {&profile, 0.0f}}, ho);
+        recommend::HybridTuneOptions to;
+        to.eval = eo;
+        to.fit = false;
+        recommend::HybridTuneResult tuned;
+        if (result.status.ok()) result.status = hybrid.Fit(data.train);
+        if (result.status.ok())
+          result.status = recommend::TuneHybridWeight(&hybrid, data, to, &tuned);
+        result.fit_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (result.status.ok()) {
+          result.status = recommend::Evaluate(hybrid, data, part, eo, &result.metrics);
+        }
+        result.name = "content weight " + std::to_string(tuned.weight).substr(0, 4);
+        results["hybrid"] = std::move(result);
+      }
+    }
+
+    for (const auto& name : strategies) {
       EvalResult e;
-      e.strategy = strategies[i];
+      e.strategy = name;
       e.k = r.k;
-      if (!results[i].status.ok()) e.error = results[i].status.message();
-      const auto& m = results[i].metrics;
-      e.recall = m.recall;
-      e.ndcg = m.ndcg;
-      e.hr = m.hr;
-      e.precision = m.precision;
-      e.mrr = m.mrr;
-      e.coverage = m.coverage;
-      e.users = m.users;
-      e.fit_seconds = results[i].fit_seconds;
+      auto err = errors.find(name);
+      auto res = results.find(name);
+      if (err != errors.end()) {
+        e.error = err->second;
+      } else if (res != results.end()) {
+        if (!res->second.status.ok()) e.error = res->second.status.message();
+        const auto& m = res->second.metrics;
+        e.recall = m.recall;
+        e.ndcg = m.ndcg;
+        e.hr = m.hr;
+        e.precision = m.precision;
+        e.mrr = m.mrr;
+        e.coverage = m.coverage;
+        e.users = m.users;
+        e.fit_seconds = res->second.fit_seconds;
+        if (name == "hybrid") e.detail = res->second.name;
+      }
       out->push_back(e);
     }
     return Status::OK();
@@ -1828,17 +1988,65 @@ class EngineImpl final : public Engine {
                               "plugin 'collaborative' to train");
     }
     if (r.epochs == 0 || r.epochs > 10000) return Status::OutOfRange("epochs must be 1..10000");
+    if (!(r.learning_rate > 0) || !(r.reg >= 0)) {
+      return Status::OutOfRange("learning rate must be > 0 and reg >= 0");
+    }
+    int idle = 0;
+    if (!space->train_state.compare_exchange_strong(idle, 1)) {
+      if (space->train_state.load() == 1) {
+        return Status::FailedPrecondition("space " + Quote(space->config.name) +
+                                          " is being trained already");
+      }
+      space->train_state = 1;  // after a finished or failed run
+    }
+    space->train_epoch = 0;
+    space->train_epochs = r.epochs;
+    space->train_loss = 0;
+    if (r.wait) {
+      Status st = RunTrain(c.get(), space, r, out);
+      FinishTrain(c.get(), space, st);
+      return st;
+    }
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    jobs_.emplace_back([this, c, space, r] {
+      TrainResult result;
+      Status st = RunTrain(c.get(), space, r, &result);
+      FinishTrain(c.get(), space, st);
+    });
+    return Status::OK();
+  }
+
+  void FinishTrain(Collection* c, Space* space, const Status& st) {
+    std::unique_lock<std::shared_mutex> lock(c->mu);
+    if (st.ok()) {
+      space->trained_ms = NowMs();
+      space->train_state = 3;
+    } else {
+      space->train_error = st.message();
+      space->train_state = 2;
+      Warn("training space " + Quote(space->config.name) + " of " + Quote(c->config.name) +
+           " failed: " + st.message());
+    }
+  }
+
+  // Trains BPR-MF on every event (warm-started from the space's vectors when incremental) and
+  // swaps the item vectors in; progress in the space's train_* fields.
+  Status RunTrain(Collection* c, Space* space, const TrainRequest& r, TrainResult* out) {
+    const auto start = std::chrono::steady_clock::now();
     std::vector<recommend::Interaction> interactions;
     std::vector<uint64_t> items;
     uint32_t num_users = 0;
+    uint32_t storage_now = 0;
     {
       std::shared_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) return NotFoundCollection(r.collection);
       RECO_RETURN_IF_ERROR(Interactions(*c, {}, &interactions, &items, &num_users));
+      storage_now = space->storage;
     }
+    const uint64_t events_seen = c->events_since_train.load();
     if (interactions.empty()) {
       return Status::FailedPrecondition("collection " + Quote(r.collection) + " has no events");
     }
-    const auto start = std::chrono::steady_clock::now();
     recommend::InteractionMatrix matrix;
     RECO_RETURN_IF_ERROR(recommend::InteractionMatrix::FromInteractions(
         num_users, static_cast<uint32_t>(items.size()), interactions, recommend::MatrixOptions(),
@@ -1852,10 +2060,29 @@ class EngineImpl final : public Engine {
     o.on_epoch = [&](const recommend::BprEpoch& e) {
       out->epochs = static_cast<uint32_t>(e.epoch);
       out->loss = e.loss;
+      space->train_epoch = static_cast<uint32_t>(e.epoch);
+      space->train_loss = e.loss;
       return !stopping_jobs_;
     };
+    if (r.incremental) {
+      // Continue from the current item vectors: items seen before keep what they learnt.
+      std::unordered_map<uint64_t, uint32_t> dense;
+      for (size_t i = 0; i < items.size(); ++i) dense[items[i]] = static_cast<uint32_t>(i);
+      const size_t row = space->config.dim;
+      o.warm_item_vectors.assign(items.size() * row, 0.0f);
+      o.warm_present.assign(items.size(), 0);
+      RECO_RETURN_IF_ERROR(store_->ScanVectors(
+          c->record.id, storage_now, [&](uint64_t iid, const float* values, size_t dim) {
+            auto it = dense.find(iid);
+            if (it == dense.end() || dim != row) return;
+            std::copy(values, values + dim, o.warm_item_vectors.begin() + it->second * row);
+            o.warm_present[it->second] = 1;
+            ++out->warm_items;
+          }));
+    }
     recommend::BprMf model(o);
     RECO_RETURN_IF_ERROR(model.Fit(matrix));
+    if (stopping_jobs_) return Status::Unavailable("interrupted by shutdown");
     std::vector<float> vectors;
     uint32_t dim = 0;
     if (!model.ItemVectors(&vectors, &dim) || dim != space->config.dim) {
@@ -1900,6 +2127,7 @@ class EngineImpl final : public Engine {
     space->index = std::move(fresh);
     Status st = store_->DropSpaceVectors(c->record.id, old_storage);
     if (!st.ok()) Warn("dropping old collaborative vectors: " + st.message());
+    c->events_since_train -= std::min(events_seen, c->events_since_train.load());
     out->items = static_cast<uint32_t>(ids.size());
     out->users = num_users;
     out->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -2610,6 +2838,29 @@ class EngineImpl final : public Engine {
     }
   }
 
+  // Scheduled retraining: starts a background training of each collaborative space whose
+  // interval has passed with enough new events (incremental when it has vectors).
+  void MaybeRetrain(const std::shared_ptr<Collection>& c) {
+    const CollectionConfig& config = c->config;
+    if (config.retrain_interval_s == 0 || c->dropped) return;
+    if (c->events_since_train.load() < std::max<uint32_t>(config.retrain_min_events, 1)) return;
+    const int64_t interval = int64_t{config.retrain_interval_s} * 1000;
+    for (auto& s : c->spaces) {
+      if (!IsLearned(*s) || s->train_state.load() == 1) continue;
+      const int64_t last = s->trained_ms.load() ? s->trained_ms.load() : c->opened_ms;
+      if (NowMs() - last < interval) continue;
+      TrainRequest r;
+      r.collection = config.name;
+      r.space = s->config.name;
+      r.incremental = s->index->Stats().vectors > 0;
+      r.epochs = r.incremental ? config.retrain_epochs : TrainRequest().epochs;
+      r.wait = false;
+      TrainResult ignored;
+      Status st = Train(r, &ignored);
+      if (!st.ok()) Warn("scheduled training of " + Quote(config.name) + ": " + st.message());
+    }
+  }
+
   void MaintainOnce() {
     std::lock_guard<std::mutex> maintenance(maintenance_mu_);
     for (const auto& c : CollectionsSnapshot()) {
@@ -2624,6 +2875,7 @@ class EngineImpl final : public Engine {
           if (!st.ok()) Warn("rebuilding space " + Quote(s->config.name) + ": " + st.message());
         }
       }
+      MaybeRetrain(c);
       if (c->config.retention_days > 0 && NowMs() - c->last_retention_ms > 3600 * 1000) {
         c->last_retention_ms = NowMs();
         Status st = store_->DropEventsBefore(

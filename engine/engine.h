@@ -67,6 +67,12 @@ struct CollectionConfig {
   std::vector<std::string> conversion_types;
   uint32_t click_window_hours = 24;
   uint32_t conversion_window_hours = 168;
+  // Scheduled retraining of the collaborative spaces: every `retrain_interval_s` seconds (0 =
+  // never) when at least `retrain_min_events` events arrived since the last training; incremental
+  // (warm-started, `retrain_epochs` epochs) once a space has vectors.
+  uint32_t retrain_interval_s = 0;
+  uint32_t retrain_min_events = 1000;
+  uint32_t retrain_epochs = 10;
 };
 
 struct EventInput {
@@ -195,7 +201,10 @@ struct EvalRequest {
   std::string protocol = "random-80-10-10";  // or "leave-last-out"
   uint64_t seed = 2020;
   uint32_t k = 10;
-  std::vector<std::string> strategies;   // empty = all: most-popular, item-knn, ease, bpr
+  // Empty = all: most-popular, item-knn, ease, bpr (collaborative), content (profile over the
+  // content spaces), history-profile (Recommend's recency-weighted profile over content and
+  // in-run BPR vectors), hybrid (EASE + content, blend weight tuned on valid).
+  std::vector<std::string> strategies;
   std::vector<std::string> event_types;  // events that count as interactions; empty = all
   bool on_valid = false;                 // report the valid part (tuning) instead of test
 };
@@ -207,6 +216,7 @@ struct EvalResult {
   double recall = 0, ndcg = 0, hr = 0, precision = 0, mrr = 0, coverage = 0;
   uint32_t users = 0;
   double fit_seconds = 0;
+  std::string detail;  // e.g. the blend weight a hybrid chose on the valid part
 };
 
 // Collaborative training into a space with plugin "collaborative" (recoctl train).
@@ -217,6 +227,12 @@ struct TrainRequest {
   double learning_rate = 0.05;
   double reg = 0.005;
   uint64_t seed = 2020;
+  // Continue from the space's current item vectors (items new since start fresh) instead of
+  // from random ones: fewer epochs reach the same quality as the catalogue and events grow.
+  bool incremental = false;
+  // Wait for the end (the result is filled in), or return at once and train in the
+  // background (progress in Stats: train_state, train_epoch, train_loss).
+  bool wait = true;
 };
 
 struct TrainResult {
@@ -225,6 +241,7 @@ struct TrainResult {
   uint32_t epochs = 0;
   double loss = 0;  // the last epoch's BPR loss
   double seconds = 0;
+  uint32_t warm_items = 0;  // items that started from their previous vector (incremental)
 };
 
 struct DayCount {
@@ -249,6 +266,11 @@ struct SpaceStats {
   uint64_t reembed_done = 0;  // items re-embedded so far by the running job
   uint64_t reembed_total = 0;
   std::string fingerprint;  // the model the space embeds with now
+  // Collaborative spaces: training progress ("", "running", "failed: ...", "done").
+  std::string train_state;
+  uint32_t train_epoch = 0, train_epochs = 0;
+  double train_loss = 0;
+  int64_t trained_ms = 0;  // when training last finished in this process (0: not yet)
 };
 
 struct CollectionStats {

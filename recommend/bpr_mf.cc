@@ -102,6 +102,19 @@ Status BprMf::Fit(const InteractionMatrix& train) {
   for (float& x : user_factors_) x = normal(init_rng);
   for (float& x : item_factors_) x = normal(init_rng);
   item_bias_.assign(n_items, 0.0f);
+  if (!o.warm_present.empty()) {
+    const size_t row = d + (o.item_bias ? 1 : 0);
+    if (o.warm_present.size() != n_items || o.warm_item_vectors.size() != n_items * row) {
+      return Status::InvalidArgument("BPR warm start: expected " + std::to_string(n_items) +
+                                     " rows of " + std::to_string(row) + " floats");
+    }
+    for (uint32_t i = 0; i < n_items; ++i) {
+      if (!o.warm_present[i]) continue;
+      const float* src = o.warm_item_vectors.data() + size_t(i) * row;
+      std::copy(src, src + d, item_factors_.begin() + size_t(i) * d);
+      if (o.item_bias) item_bias_[i] = src[d];
+    }
+  }
   epochs_trained_ = 0;
   SetShape(n_users, n_items);  // the callback may score between epochs
 

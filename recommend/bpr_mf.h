@@ -48,6 +48,10 @@ struct BprOptions {
   uint64_t seed = 2020;                         // initialisation, visiting order and negatives
   // Called after each epoch (the model can already Score); return false to stop training.
   std::function<bool(const BprEpoch&)> on_epoch;
+  // Warm start (incremental retraining): item rows in ItemVectors' layout (num_items x (dim +
+  // item_bias)), used instead of random ones where warm_present[i] is set; users start fresh.
+  std::vector<float> warm_item_vectors;
+  std::vector<uint8_t> warm_present;
 };
 
 class BprMf : public Recommender {

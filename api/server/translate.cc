@@ -95,6 +95,9 @@ void ToProto(const engine::CollectionConfig& in, v1::CollectionConfig* out) {
   for (const auto& t : in.conversion_types) out->add_conversion_types(t);
   out->set_click_window_hours(in.click_window_hours);
   out->set_conversion_window_hours(in.conversion_window_hours);
+  out->set_retrain_interval_s(in.retrain_interval_s);
+  out->set_retrain_min_events(in.retrain_min_events);
+  out->set_retrain_epochs(in.retrain_epochs);
 }
 
 void ToProto(const AttrValue& in, v1::AttributeValue* out) {
@@ -154,6 +157,9 @@ Status Handle(engine::Engine* e, const v1::CreateCollectionRequest& req,
   if (req.conversion_window_hours() != 0) {
     config.conversion_window_hours = req.conversion_window_hours();
   }
+  config.retrain_interval_s = req.retrain_interval_s();
+  if (req.retrain_min_events() != 0) config.retrain_min_events = req.retrain_min_events();
+  if (req.retrain_epochs() != 0) config.retrain_epochs = req.retrain_epochs();
   return e->CreateCollection(config);
 }
 
@@ -426,6 +432,11 @@ Status Handle(engine::Engine* e, const v1::StatsRequest& req, v1::StatsResponse*
     out->set_reembed_done(s.reembed_done);
     out->set_reembed_total(s.reembed_total);
     out->set_fingerprint(s.fingerprint);
+    out->set_train_state(s.train_state);
+    out->set_train_epoch(s.train_epoch);
+    out->set_train_epochs(s.train_epochs);
+    out->set_train_loss(s.train_loss);
+    out->set_trained_ms(s.trained_ms);
   }
   resp->set_attribute_index_bytes(stats.attribute_index_bytes);
   resp->set_disk_bytes(stats.disk_bytes);
@@ -491,6 +502,7 @@ Status Handle(engine::Engine* e, const v1::EvalRequest& req, v1::EvalResponse* r
     out->set_coverage(x.coverage);
     out->set_users(x.users);
     out->set_fit_seconds(x.fit_seconds);
+    out->set_detail(x.detail);
   }
   return Status::OK();
 }
@@ -503,8 +515,11 @@ Status Handle(engine::Engine* e, const v1::TrainRequest& req, v1::TrainResponse*
   if (req.learning_rate() != 0) r.learning_rate = req.learning_rate();
   if (req.reg() != 0) r.reg = req.reg();
   if (req.seed() != 0) r.seed = req.seed();
+  r.incremental = req.incremental();
+  r.wait = !req.background();
   engine::TrainResult result;
   RECO_RETURN_IF_ERROR(e->Train(r, &result));
+  resp->set_warm_items(result.warm_items);
   resp->set_items(result.items);
   resp->set_users(result.users);
   resp->set_epochs(result.epochs);

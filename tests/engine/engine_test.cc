@@ -912,15 +912,21 @@ TEST_F(EventsEngineTest, EvaluatesStrategiesAndTrainsACollaborativeSpace) {
   std::vector<EvalResult> results;
   Status st = engine_->Evaluate(eval, &results);
   ASSERT_TRUE(st.ok()) << st.ToString();
-  ASSERT_EQ(results.size(), 4u);
+  ASSERT_EQ(results.size(), 7u);
   std::map<std::string, double> recall;
   for (const auto& x : results) {
+    if (x.strategy == "content" || x.strategy == "hybrid") {
+      // No content space here: said so, not fatal.
+      EXPECT_NE(x.error.find("no content vectors"), std::string::npos) << x.error;
+      continue;
+    }
     EXPECT_TRUE(x.error.empty()) << x.strategy << ": " << x.error;
     EXPECT_GT(x.users, 0u);
     recall[x.strategy] = x.recall;
   }
   EXPECT_GT(recall["ease"], recall["most-popular"]);
   EXPECT_GT(recall["item-knn"], recall["most-popular"]);
+  EXPECT_GT(recall["history-profile"], recall["most-popular"]);  // over in-run BPR vectors
   eval.protocol = "leave-last-out";
   eval.strategies = {"ease"};
   ASSERT_TRUE(engine_->Evaluate(eval, &results).ok());
@@ -936,9 +942,29 @@ TEST_F(EventsEngineTest, EvaluatesStrategiesAndTrainsACollaborativeSpace) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(trained.items, 40u);
   EXPECT_EQ(trained.users, 60u);
+  EXPECT_EQ(trained.warm_items, 0u);
   CollectionStats stats;
   ASSERT_TRUE(engine_->Stats("cf", &stats).ok());
   EXPECT_EQ(stats.spaces[0].vectors, 40u);
+  EXPECT_EQ(stats.spaces[0].train_state, "done");
+  EXPECT_EQ(stats.spaces[0].train_epoch, 30u);
+  EXPECT_EQ(stats.spaces[0].train_epochs, 30u);
+  EXPECT_GT(stats.spaces[0].train_loss, 0.0);
+  EXPECT_GT(stats.spaces[0].trained_ms, 0);
+  // Incremental: starts from the trained vectors, so a few epochs start at a lower loss
+  // than training from scratch reached after its first.
+  TrainRequest again = train;
+  again.incremental = true;
+  again.epochs = 1;
+  TrainResult warm;
+  ASSERT_TRUE(engine_->Train(again, &warm).ok());
+  EXPECT_EQ(warm.warm_items, 40u);
+  TrainRequest cold = again;
+  cold.incremental = false;
+  TrainResult scratch;
+  ASSERT_TRUE(engine_->Train(cold, &scratch).ok());
+  EXPECT_LT(warm.loss, scratch.loss);
+  ASSERT_TRUE(engine_->Train(train, &trained).ok());  // back to the 30-epoch model
   // A group-0 user's recommendations come from group 0.
   RecommendQuery q;
   q.collection = "cf";
@@ -1083,6 +1109,107 @@ TEST_F(EventsEngineTest, ServedRecommendationsAreLoggedAndClicksAttributed) {
   check();
   Open();  // logged impressions and attributions are in RocksDB
   check();
+}
+
+TEST_F(EventsEngineTest, ContentHybridAndHistoryStrategiesUseTheContentSpaces) {
+  Open();
+  CollectionConfig c;
+  c.name = "cc";
+  c.spaces = {SpaceConfig{"c", "none", {}, 2, "cosine", "Flat", {}}};
+  ASSERT_TRUE(engine_->CreateCollection(c).ok());
+  // Items 0-19 point one way, 20-39 the other; each user keeps to one group.
+  std::mt19937 rng(11);
+  std::vector<ItemInput> items;
+  for (int i = 0; i < 40; ++i) {
+    ItemInput in;
+    in.id = "i" + std::to_string(i);
+    const float jitter = 0.1f * static_cast<float>(rng() % 10) / 10;
+    in.vectors["c"] = i < 20 ? std::vector<float>{1, jitter} : std::vector<float>{jitter, 1};
+    items.push_back(in);
+  }
+  ASSERT_TRUE(engine_->Upsert("cc", items).ok());
+  std::vector<EventInput> events;
+  for (int u = 0; u < 60; ++u) {
+    for (int n = 0; n < 12; ++n) {
+      const int item = (u % 2 ? 20 : 0) + static_cast<int>(rng() % 20);
+      events.push_back(
+          {"u" + std::to_string(u), "i" + std::to_string(item), "view", 1, 1000 + n, ""});
+    }
+  }
+  EventsResult r;
+  ASSERT_TRUE(engine_->AddEvents("cc", events, &r).ok());
+  EvalRequest eval;
+  eval.collection = "cc";
+  eval.k = 5;
+  eval.strategies = {"most-popular", "content", "history-profile", "hybrid"};
+  std::vector<EvalResult> results;
+  Status st = engine_->Evaluate(eval, &results);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(results.size(), 4u);
+  std::map<std::string, EvalResult> by;
+  for (const auto& x : results) {
+    EXPECT_TRUE(x.error.empty()) << x.strategy << ": " << x.error;
+    by[x.strategy] = x;
+  }
+  // The content profile finds the user's group; most-popular mixes both.
+  EXPECT_GT(by["content"].recall, by["most-popular"].recall * 1.3);
+  EXPECT_GT(by["history-profile"].recall, by["most-popular"].recall);
+  EXPECT_GE(by["hybrid"].ndcg, 0.0);
+  EXPECT_NE(by["hybrid"].detail.find("content weight"), std::string::npos) << by["hybrid"].detail;
+  eval.strategies = {"nope"};
+  EXPECT_EQ(engine_->Evaluate(eval, &results).code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(EventsEngineTest, ScheduledRetrainingRunsInTheBackground) {
+  Open(TEST_PLUGIN_DIR, /*background=*/true);
+  CollectionConfig c;
+  c.name = "cf";
+  c.spaces = {SpaceConfig{"bpr", "collaborative", {}, 9, "ip", "Flat", {}}};
+  c.unknown_items = "create";
+  c.retrain_interval_s = 1;
+  c.retrain_min_events = 100;
+  c.retrain_epochs = 3;
+  ASSERT_TRUE(engine_->CreateCollection(c).ok());
+  auto add = [&](int count) {
+    std::vector<EventInput> events;
+    for (int n = 0; n < count; ++n) {
+      events.push_back(
+          {"u" + std::to_string(n % 20), "i" + std::to_string(n % 30), "click", 1, 1000 + n, ""});
+    }
+    EventsResult r;
+    ASSERT_TRUE(engine_->AddEvents("cf", events, &r).ok());
+  };
+  add(50);  // fewer than retrain_min_events: nothing happens
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CollectionStats stats;
+  ASSERT_TRUE(engine_->Stats("cf", &stats).ok());
+  EXPECT_EQ(stats.spaces[0].train_state, "");
+  add(200);
+  auto wait_done = [&](int64_t after) {
+    for (int i = 0; i < 150; ++i) {
+      ASSERT_TRUE(engine_->Stats("cf", &stats).ok());
+      if (stats.spaces[0].train_state == "done" && stats.spaces[0].trained_ms > after) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "no scheduled training finished; state '" << stats.spaces[0].train_state << "'";
+  };
+  wait_done(0);
+  EXPECT_EQ(stats.spaces[0].vectors, 30u);
+  EXPECT_EQ(stats.spaces[0].train_epochs, 40u);  // a first training starts from scratch
+  // More events: the next one is incremental, with retrain_epochs.
+  const int64_t first = stats.spaces[0].trained_ms;
+  add(150);
+  wait_done(first);
+  EXPECT_EQ(stats.spaces[0].train_epochs, 3u);
+  // A manual training in the background while none runs.
+  TrainRequest t;
+  t.collection = "cf";
+  t.epochs = 5;
+  t.wait = false;
+  TrainResult result;
+  ASSERT_TRUE(engine_->Train(t, &result).ok());
+  wait_done(stats.spaces[0].trained_ms);
+  EXPECT_EQ(stats.spaces[0].train_epoch, 5u);
 }
 
 }  // namespace

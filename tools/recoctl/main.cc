@@ -1,6 +1,7 @@
 // recoctl: the command-line client for recod. Commands, flags and --json shapes are a
 // contract (scripts parse them): see kUsage.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -45,6 +46,7 @@ commands:
                      [--event-type NAME=WEIGHT ...] [--unknown-items reject|create]
                      [--retention-days N] [--click-type T ...] [--conversion-type T ...]
                      [--click-window-hours H] [--conversion-window-hours H]
+                     [--retrain-interval SECONDS] [--retrain-min-events N] [--retrain-epochs N]
                      (repeat --space; a token without '=' continues the previous value, so
                      index=IVF256,Flat works; other keys become plugin options)
   collection list
@@ -55,6 +57,9 @@ commands:
                      "attributes": {...}, "vectors": {"SPACE": [floats]},
                      "image": "PATH", "dicom": "PATH" (files relative to FILE's folder),
                      "contents": [{"type": T, "file": PATH} | {"type": T, "server_path": P}]}
+  import NAME u.item|movies.csv [--format movielens]
+                     MovieLens movies as items: text "Title (year). Genres: ...", attributes
+                     title, year, genres
   upsert NAME --id ID [--text T] [--attr KEY=VALUE ...] [--vector '[...]' [--space S]]
   upsert NAME --json '{...}'     (one object like an import line)
                      --attr values that parse as JSON (9.5, true, ["a","b"], "7") keep
@@ -88,10 +93,14 @@ commands:
   analytics ab NAME --a A --b B [--days D] [--confidence C]
                      variant B against A: rates, difference with its interval, lift, p-value
   eval NAME [--protocol random-80-10-10|leave-last-out] [--seed S] [-k K]
-            [--strategies most-popular,item-knn,ease,bpr] [--event-types T,..] [--valid]
+            [--strategies most-popular,item-knn,ease,bpr,content,history-profile,hybrid]
+            [--event-types T,..] [--valid]
                      offline evaluation on the collection's events, full ranking
-  train NAME [--space S] [--epochs N] [--lr X] [--reg X] [--seed S]
-                     BPR-MF on the events into a space created with plugin=collaborative,dim=N
+  train NAME [--space S] [--epochs N] [--lr X] [--reg X] [--seed S] [--incremental]
+        [--background]
+                     BPR-MF on the events into a space created with plugin=collaborative,dim=N;
+                     prints each epoch's loss; --incremental continues from the current item
+                     vectors; --background returns at once (progress in recoctl stats)
   reembed NAME SPACE [--option KEY=VALUE ...] [--fit] [--wait]
                      re-embed a plugin space in the background (new model: --option model=PATH);
                      queries answer from the old vectors until the new ones swap in;
@@ -573,7 +582,8 @@ int CollectionCommand(const Context& ctx, const std::vector<std::string>& words)
   if (sub == "create") {
     Args args(command, rest,
               {"--space", "--event-type", "--unknown-items", "--retention-days", "--click-type",
-               "--conversion-type", "--click-window-hours", "--conversion-window-hours"},
+               "--conversion-type", "--click-window-hours", "--conversion-window-hours",
+               "--retrain-interval", "--retrain-min-events", "--retrain-epochs"},
               {});
     args.ExpectPositional(command, 1, "NAME --space name=S,plugin=P,... [--space ...]");
     v1::CreateCollectionRequest request;
@@ -600,6 +610,17 @@ int CollectionCommand(const Context& ctx, const std::vector<std::string>& words)
     if (auto v = args.Value("--conversion-window-hours")) {
       request.set_conversion_window_hours(
           static_cast<uint32_t>(ParseCount("--conversion-window-hours", *v, 8760)));
+    }
+    if (auto v = args.Value("--retrain-interval")) {
+      request.set_retrain_interval_s(
+          static_cast<uint32_t>(ParseCount("--retrain-interval", *v, 31536000)));
+    }
+    if (auto v = args.Value("--retrain-min-events")) {
+      request.set_retrain_min_events(
+          static_cast<uint32_t>(ParseCount("--retrain-min-events", *v, UINT32_MAX)));
+    }
+    if (auto v = args.Value("--retrain-epochs")) {
+      request.set_retrain_epochs(static_cast<uint32_t>(ParseCount("--retrain-epochs", *v, 10000)));
     }
     if (request.spaces_size() == 0) UsageError(command + ": at least one --space is required");
     Check(ctx.client->CreateCollection(request));
@@ -713,16 +734,142 @@ std::optional<size_t> FailedItem(const std::string& message, const ParsedFile& f
   return std::nullopt;
 }
 
+// Latin-1 text (MovieLens 100K's u.item) as UTF-8; valid UTF-8 stays as it is.
+std::string ToUtf8(const std::string& text) {
+  bool ascii = true;
+  for (unsigned char c : text) ascii &= c < 0x80;
+  if (ascii) return text;
+  // Valid UTF-8? (a light check: lead bytes followed by the right number of continuations)
+  bool valid = true;
+  for (size_t i = 0; i < text.size() && valid;) {
+    const unsigned char c = text[i];
+    const size_t n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
+    if (n == 9 || i + n >= text.size() + (n == 0 ? 1 : 0)) valid = n == 0;
+    for (size_t j = 1; valid && j <= n; ++j) {
+      valid = i + j < text.size() && (static_cast<unsigned char>(text[i + j]) >> 6) == 2;
+    }
+    i += n + 1;
+  }
+  if (valid) return text;
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+  }
+  return out;
+}
+
+// MovieLens movies as items: u.item (100K: id|title|date|video|url|19 genre flags) or
+// movies.csv (movieId,title,genres with '|'). Text "Title (year). Genres: A, B"; attributes
+// title, year, genres. Ids are the movie ids the ratings files use.
+ParsedFile ReadMovieLensItems(const std::string& path) {
+  static const char* kGenres100k[] = {
+      "unknown",     "Action", "Adventure", "Animation", "Children's", "Comedy",  "Crime",
+      "Documentary", "Drama",  "Fantasy",   "Film-Noir", "Horror",     "Musical", "Mystery",
+      "Romance",     "Sci-Fi", "Thriller",  "War",       "Western"};
+  std::ifstream in(path);
+  if (!in) Fail(Status::IOError("cannot open " + path));
+  ParsedFile file;
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (number == 1 && line.rfind("movieId,", 0) == 0) continue;  // the csv header
+    std::string id, title;
+    std::vector<std::string> genres;
+    if (line.find('|') != std::string::npos && line.find(',') > line.find('|')) {
+      std::vector<std::string> fields;
+      std::stringstream fs(line);
+      std::string f;
+      while (std::getline(fs, f, '|')) fields.push_back(f);
+      if (fields.size() < 5 + 19) {
+        Fail(Status::InvalidArgument(path + " line " + std::to_string(number) +
+                                     ": expected a u.item line (id|title|date|video|url|19 "
+                                     "genre flags); nothing was imported"));
+      }
+      id = fields[0];
+      title = ToUtf8(fields[1]);
+      for (size_t g = 0; g < 19; ++g) {
+        if (fields[5 + g] == "1" && g > 0) genres.push_back(kGenres100k[g]);
+      }
+    } else {
+      // movieId,title,genres — the title may be quoted ("Bird, The (1999)").
+      const size_t comma = line.find(',');
+      const size_t last = line.rfind(',');
+      if (comma == std::string::npos || last == comma) {
+        Fail(Status::InvalidArgument(path + " line " + std::to_string(number) +
+                                     ": expected movieId,title,genres; nothing was imported"));
+      }
+      id = line.substr(0, comma);
+      title = line.substr(comma + 1, last - comma - 1);
+      if (title.size() >= 2 && title.front() == '"' && title.back() == '"') {
+        title = title.substr(1, title.size() - 2);
+        for (size_t q = title.find("\"\""); q != std::string::npos; q = title.find("\"\"", q + 1)) {
+          title.erase(q, 1);
+        }
+      }
+      title = ToUtf8(title);
+      std::stringstream gs(line.substr(last + 1));
+      std::string g;
+      while (std::getline(gs, g, '|')) {
+        if (!g.empty() && g != "(no genres listed)") genres.push_back(g);
+      }
+    }
+    if (id.empty() || title.empty()) {
+      Fail(Status::InvalidArgument(path + " line " + std::to_string(number) +
+                                   ": a movie needs an id and a title; nothing was imported"));
+    }
+    v1::Item item;
+    item.set_id(id);
+    std::string text = title;
+    if (!genres.empty()) {
+      text += ". Genres:";
+      for (size_t g = 0; g < genres.size(); ++g) text += (g ? ", " : " ") + genres[g];
+    }
+    item.set_text(text);
+    (*item.mutable_attributes())["title"].set_string_value(title);
+    const size_t open = title.rfind('(');
+    if (open != std::string::npos && title.size() >= open + 6 && title[open + 5] == ')') {
+      const int year = std::atoi(title.c_str() + open + 1);
+      if (year > 1800) (*item.mutable_attributes())["year"].set_number_value(year);
+    }
+    auto* list = (*item.mutable_attributes())["genres"].mutable_list_value();
+    for (const auto& g : genres) list->add_values(g);
+    file.items.push_back(std::move(item));
+    file.files.emplace_back();
+    file.lines.push_back(number);
+    file.last_line = number;
+  }
+  if (in.bad()) Fail(Status::IOError("error reading " + path + "; nothing was imported"));
+  return file;
+}
+
 int ImportCommand(const Context& ctx, const std::vector<std::string>& words) {
-  Args args("import", std::vector<std::string>(words.begin() + 1, words.end()), {"--batch"}, {});
-  args.ExpectPositional("import", 2, "NAME FILE.jsonl [--batch N]");
+  Args args("import", std::vector<std::string>(words.begin() + 1, words.end()),
+            {"--batch", "--format"}, {});
+  args.ExpectPositional("import", 2, "NAME FILE [--format jsonl|movielens] [--batch N]");
   const std::string& collection = args.positional()[0];
   const std::string& path = args.positional()[1];
   size_t batch = kDefaultBatch;
   if (auto value = args.Value("--batch")) batch = ParseCount("--batch", *value, 1000000);
   if (batch == 0) UsageError("--batch must be at least 1");
+  std::string format = args.Value("--format").value_or("");
+  if (format.empty()) {
+    const std::string name = std::filesystem::path(path).filename().string();
+    format = name == "u.item" || name == "movies.csv" ? "movielens" : "jsonl";
+  }
+  if (format != "jsonl" && format != "movielens") {
+    UsageError("import: --format must be jsonl or movielens, not '" + format + "'");
+  }
 
-  const ParsedFile file = ReadJsonLines(path);  // the whole file is checked before any write
+  // The whole file is checked before any write.
+  const ParsedFile file = format == "movielens" ? ReadMovieLensItems(path) : ReadJsonLines(path);
   for (size_t begin = 0; begin < file.items.size(); begin += batch) {
     const size_t end = std::min(begin + batch, file.items.size());
     v1::UpsertRequest request;
@@ -1011,6 +1158,13 @@ int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
                         {"reembed_state", s.reembed_state()},
                         {"reembed_done", s.reembed_done()},
                         {"reembed_total", s.reembed_total()}});
+      if (s.plugin() == "collaborative") {
+        spaces.back()["train_state"] = s.train_state();
+        spaces.back()["train_epoch"] = s.train_epoch();
+        spaces.back()["train_epochs"] = s.train_epochs();
+        spaces.back()["train_loss"] = s.train_loss();
+        spaces.back()["trained_ms"] = s.trained_ms();
+      }
     }
     PrintJsonLine({{"name", stats.name()},
                    {"items", stats.items()},
@@ -1033,7 +1187,12 @@ int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
               << ", " << s.metric() << ", index " << s.index() << " (" << s.backend()
               << (s.trained() ? "" : ", untrained: exact until enough vectors") << "), "
               << s.tombstones() << " tombstones, memory " << mib(s.memory_bytes()) << ", plugin "
-              << s.plugin() << "\n";
+              << s.plugin();
+    if (!s.train_state().empty()) {
+      std::cout << ", training " << s.train_state() << " (epoch " << s.train_epoch() << "/"
+                << s.train_epochs() << ", loss " << s.train_loss() << ")";
+    }
+    std::cout << "\n";
   }
   return 0;
 }
@@ -1626,6 +1785,7 @@ int EvalCommand(const Context& ctx, const std::vector<std::string>& words) {
                   {"coverage@" + k, x.coverage()},   {"users", x.users()},
                   {"fit_seconds", x.fit_seconds()},  {"protocol", r->protocol()}};
       if (!x.error().empty()) out["error"] = x.error();
+      if (!x.detail().empty()) out["detail"] = x.detail();
       PrintJsonLine(out);
     } else if (!x.error().empty()) {
       std::cout << std::left << std::setw(14) << x.strategy() << std::right << "  " << x.error()
@@ -1636,7 +1796,9 @@ int EvalCommand(const Context& ctx, const std::vector<std::string>& words) {
       for (double v : {x.recall(), x.ndcg(), x.hr(), x.precision(), x.mrr(), x.coverage()}) {
         std::cout << std::setw(14) << v;
       }
-      std::cout << std::setprecision(2) << std::setw(10) << x.fit_seconds() << "\n";
+      std::cout << std::setprecision(2) << std::setw(10) << x.fit_seconds();
+      if (!x.detail().empty()) std::cout << "  " << x.detail();
+      std::cout << "\n";
     }
   }
   return 0;
@@ -1644,8 +1806,8 @@ int EvalCommand(const Context& ctx, const std::vector<std::string>& words) {
 
 int TrainCommand(const Context& ctx, const std::vector<std::string>& words) {
   Args args("train", std::vector<std::string>(words.begin() + 1, words.end()),
-            {"--space", "--epochs", "--lr", "--reg", "--seed"}, {});
-  args.ExpectPositional("train", 1, "NAME [--space S] [--epochs N]");
+            {"--space", "--epochs", "--lr", "--reg", "--seed"}, {"--incremental", "--background"});
+  args.ExpectPositional("train", 1, "NAME [--space S] [--epochs N] [--incremental]");
   v1::Request req;
   v1::TrainRequest* r = req.mutable_train();
   r->set_collection(args.positional()[0]);
@@ -1655,19 +1817,66 @@ int TrainCommand(const Context& ctx, const std::vector<std::string>& words) {
   if (auto v = args.Value("--lr")) r->set_learning_rate(std::strtod(v->c_str(), nullptr));
   if (auto v = args.Value("--reg")) r->set_reg(std::strtod(v->c_str(), nullptr));
   if (auto v = args.Value("--seed")) r->set_seed(ParseCount("--seed", *v, UINT64_MAX));
+  r->set_incremental(args.Has("--incremental"));
   v1::Response resp;
-  Check(ctx.client->Call(req, &resp));
+  if (args.Has("--background")) {
+    r->set_background(true);
+    Check(ctx.client->Call(req, &resp));
+    if (ctx.json_output) {
+      PrintJsonLine({{"ok", true}, {"state", "running"}});
+    } else {
+      std::cout << "training " << r->collection() << " in the background (progress: recoctl stats "
+                << r->collection() << ")\n";
+    }
+    return 0;
+  }
+  // The training call runs on its own connection (no deadline: it takes as long as it takes)
+  // while this one reports the epochs from the server's stats.
+  reco::api::ClientOptions options;
+  options.call_timeout = std::chrono::milliseconds(0);
+  reco::api::Client trainer(options);
+  Check(trainer.Connect(ctx.addr));
+  Status result;
+  std::atomic<bool> done{false};
+  std::thread call([&] {
+    result = trainer.Call(req, &resp);
+    done = true;
+  });
+  uint32_t shown = 0;
+  while (!done) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    v1::StatsResponse stats;
+    if (done || !ctx.client->Stats(r->collection(), &stats).ok()) continue;
+    for (const auto& s : stats.spaces()) {
+      if (s.plugin() != "collaborative" || (!r->space().empty() && s.name() != r->space())) {
+        continue;
+      }
+      if (s.train_state() == "running" && s.train_epoch() > shown) {
+        shown = s.train_epoch();
+        (ctx.json_output ? std::cerr : std::cout)
+            << "epoch " << shown << "/" << s.train_epochs() << "  loss " << std::fixed
+            << std::setprecision(4) << s.train_loss() << "\n"
+            << std::flush;
+      }
+      break;
+    }
+  }
+  call.join();
+  Check(result);
   const auto& t = resp.train();
   if (ctx.json_output) {
     PrintJsonLine({{"items", t.items()},
                    {"users", t.users()},
                    {"epochs", t.epochs()},
                    {"loss", t.loss()},
-                   {"seconds", t.seconds()}});
+                   {"seconds", t.seconds()},
+                   {"warm_items", t.warm_items()}});
   } else {
     std::cout << "trained BPR-MF on " << t.users() << " users x " << t.items()
               << " items: " << t.epochs() << " epochs, final loss " << t.loss() << ", "
-              << t.seconds() << " s; the item vectors now serve the space\n";
+              << t.seconds() << " s";
+    if (r->incremental()) std::cout << ", " << t.warm_items() << " items warm-started";
+    std::cout << "; the item vectors now serve the space\n";
   }
   return 0;
 }
