@@ -185,5 +185,115 @@ TEST(BenchSmokeTest, Memory) {
   }
 }
 
+TEST(BenchSmokeTest, Plugins) {
+  // The built plugins on the plugin tests' corpora, where they are installed (tools/setup).
+  const std::string plugins = RECO_PLUGIN_DIR;
+  std::vector<std::string> which;
+  if (std::ifstream(plugins + "/text-glove100.pt")) which.push_back("text");
+  if (std::ifstream("/usr/lib/python3/dist-packages/skimage/data/astronaut.png")) {
+    which.push_back("image");
+  }
+  if (std::ifstream("/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm")) {
+    which.push_back("dicom");
+  }
+  if (which.empty()) GTEST_SKIP() << "no GloVe model, skimage photos or pydicom files";
+  std::string list;
+  for (const auto& w : which) list += (list.empty() ? "" : ",") + w;
+  testing::TempDir dir;
+  BenchRun run =
+      Bench(dir, {"plugins", "--plugin-dir", plugins, "--plugins", list, "--batches", "1,4",
+                  "--pass-items", "4", "--min-seconds", "0", "--rounds", "1", "--reps", "1"});
+  ExpectMachine(run);
+  EXPECT_NE(run.out.find("plugin/forward"), std::string::npos);
+  EXPECT_NE(run.out.find("engine/forward"), std::string::npos);
+  std::set<std::string> seen;
+  for (const auto& r : run.Of("throughput")) {
+    seen.insert(r["plugin"].get<std::string>() + " " + std::to_string(r["batch"].get<int>()));
+    EXPECT_GT(r["forward_ips"].get<double>(), 0) << r.dump();
+    EXPECT_GT(r["plugin_ips"].get<double>(), 0) << r.dump();
+    EXPECT_GT(r["ratio"].get<double>(), 0) << r.dump();
+    EXPECT_GT(r["ratio_prep"].get<double>(), 0) << r.dump();
+  }
+  std::set<std::string> want;
+  for (const auto& w : which) {
+    for (const char* b : {" 1", " 4"}) {
+      want.insert(w + b);
+      if (w == "dicom") want.insert("dicom, isolate false" + std::string(b));
+    }
+  }
+  EXPECT_EQ(seen, want);
+  // The direct LibTorch baseline computes what the plugin computes.
+  const auto checks = run.Of("check");
+  ASSERT_EQ(checks.size(), which.size());
+  for (const auto& c : checks) EXPECT_LT(c["max_abs_diff"].get<double>(), 1e-4) << c.dump();
+  EXPECT_EQ(run.Of("startup").size(), 3 * which.size());  // fresh process, in process, direct
+}
+
+TEST(BenchSmokeTest, Events) {
+  testing::TempDir dir;
+  BenchRun run = Bench(dir, {"events", "--n", "3000", "--batch", "500", "--users", "50", "--items",
+                             "400", "--rounds", "1"});
+  ExpectMachine(run);
+  const auto base = run.Of("baseline");
+  ASSERT_EQ(base.size(), 1u);
+  EXPECT_GT(base[0]["bytes"].get<double>(), 3000 * 58.0);  // event record + counter merge
+  ASSERT_EQ(run.Of("reference").size(), 1u);
+  const auto engine = run.Of("engine");
+  ASSERT_EQ(engine.size(), 1u);
+  EXPECT_GT(engine[0]["ratio"].get<double>(), 0);
+  EXPECT_GT(engine[0]["baseline_events_per_s"].get<double>(), 0);
+}
+
+TEST(BenchSmokeTest, Recommend) {
+  testing::TempDir dir;
+  BenchRun run =
+      Bench(dir, {"recommend", "--items", "3000", "--dim", "16", "--queries", "5", "--clusters",
+                  "30", "--heavy-events", "100", "--rounds", "1", "--min-seconds", "0"});
+  ExpectMachine(run);
+  ASSERT_EQ(run.Of("baseline").size(), 1u);
+  const auto rows = run.Of("recommend");
+  ASSERT_EQ(rows.size(), 2u);  // 10-event and 100-event users
+  for (const auto& r : rows) {
+    EXPECT_GT(r["p50_ms"].get<double>(), 0) << r.dump();
+    EXPECT_GT(r["ratio"].get<double>(), 0) << r.dump();
+  }
+  EXPECT_EQ(rows[0]["history_events"].get<int>(), 10);
+  EXPECT_EQ(rows[1]["history_events"].get<int>(), 100);
+  const auto check = run.Of("check");
+  ASSERT_EQ(check.size(), 1u);
+  EXPECT_EQ(check[0]["light_full"].get<int>(), 5);  // every user gets k results
+  EXPECT_EQ(check[0]["heavy_full"].get<int>(), 5);
+  EXPECT_EQ(check[0]["light_seen"].get<int>(), 0);  // none of them seen before
+  EXPECT_EQ(check[0]["heavy_seen"].get<int>(), 0);
+}
+
+TEST(BenchSmokeTest, Train) {
+  testing::TempDir dir;
+  // A tiny u.data (user, item, rating, unix seconds; tab-separated): 40 users x 15 of 60 items.
+  {
+    std::ofstream out(dir.Sub("u.data"));
+    std::mt19937 rng(3);
+    for (int u = 1; u <= 40; ++u) {
+      std::set<int> items;
+      while (items.size() < 15) items.insert(1 + int(rng() % 60));
+      int t = 0;
+      for (int i : items)
+        out << u << '\t' << i << '\t' << 1 + rng() % 5 << '\t' << 880000000 + t++ << '\n';
+    }
+  }
+  BenchRun run = Bench(
+      dir, {"train", "--movielens", dir.path(), "--epochs", "2", "--dim", "8", "--rounds", "1"});
+  ExpectMachine(run);
+  const auto base = run.Of("baseline");
+  ASSERT_EQ(base.size(), 1u);
+  EXPECT_EQ(base[0]["data"], "u.data");
+  const auto engine = run.Of("engine");
+  ASSERT_EQ(engine.size(), 1u);
+  EXPECT_EQ(engine[0]["epochs"].get<int>(), 2);
+  EXPECT_GT(engine[0]["ratio"].get<double>(), 0);
+  EXPECT_EQ(run.Of("engine_1").size(), 1u);
+  EXPECT_EQ(run.Of("reference").size(), 1u);  // EASE
+}
+
 }  // namespace
 }  // namespace reco

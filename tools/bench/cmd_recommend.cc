@@ -161,11 +161,13 @@ int RunRecommend(Args& args, Report& report) {
       std::min<size_t>(engine->options().max_k, static_cast<size_t>((k + distinct_heavy) * 3 + 10));
 
   // Queries. The baseline's vector: the item of each light user's latest event.
-  auto recommend = [&](const User& user, std::vector<engine::Recommendation>* out) {
+  auto recommend = [&](const User& user, std::vector<engine::Recommendation>* out,
+                       bool log_impression = true) {
     engine::RecommendQuery q;
     q.collection = "rec";
     q.user = user.name;
     q.k = static_cast<uint32_t>(k);
+    q.log = log_impression;
     Check(engine->Recommend(q, out), "recommending for " + user.name);
   };
   auto search = [&](size_t u, size_t kk) {
@@ -206,7 +208,7 @@ int RunRecommend(Args& args, Report& report) {
   const Quality q_light = check(light, seen_light);
   const Quality q_heavy = check(heavy, seen_heavy);
 
-  enum { kSearch, kLight, kHeavy, kSearchFetch, kSystems };
+  enum { kSearch, kLight, kHeavy, kLightNoLog, kHeavyNoLog, kSearchFetch, kSystems };
   std::vector<Timing> timing(kSystems);
   std::vector<engine::Recommendation> out;
   auto run = [&](int system, size_t i) {
@@ -219,6 +221,12 @@ int RunRecommend(Args& args, Report& report) {
         break;
       case kHeavy:
         recommend(heavy[i], &out);
+        break;
+      case kLightNoLog:
+        recommend(light[i], &out, false);
+        break;
+      case kHeavyNoLog:
+        recommend(heavy[i], &out, false);
         break;
       default:
         search(i, fetch_heavy);
@@ -283,6 +291,10 @@ int RunRecommend(Args& args, Report& report) {
       light_events, distinct_light);
   row(kHeavy, "recommend", "Engine::Recommend", Count(heavy_events) + " events", heavy_events,
       distinct_heavy);
+  row(kLightNoLog, "recommend_nolog", "Engine::Recommend, log = false",
+      std::to_string(light_events) + " events", light_events, distinct_light);
+  row(kHeavyNoLog, "recommend_nolog", "Engine::Recommend, log = false",
+      Count(heavy_events) + " events", heavy_events, distinct_heavy);
   row(kSearchFetch, "reference",
       "Engine::Search, one vector, k = " + std::to_string(fetch_heavy) + " (reference)", "-", 0, 0);
   report.Note(
@@ -298,7 +310,8 @@ int RunRecommend(Args& args, Report& report) {
               " distinct items); 80% of the events on items of 3 favourite clusters, views 85%, "
               "purchases 15%, over 60 days. Recommend: k = " +
               std::to_string(k) +
-              ", defaults otherwise (profile from the 50 latest events, seen items excluded).");
+              ", defaults otherwise (profile from the 50 latest events, seen items excluded, the "
+              "answer logged as an impression); log = false rows skip the impression write.");
   report.Note("reference: Engine::Search with k = " + std::to_string(fetch_heavy) +
               ", the candidates Engine::Recommend asks the index for with " +
               Fixed(distinct_heavy, 0) + " seen items to exclude (3 x (k + seen) + 10).");
