@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <unordered_map>
 
 namespace reco {
 namespace recommend {
@@ -37,69 +38,52 @@ Status VectorProfile::SetTimes(const std::vector<Interaction>& train_interaction
                                    std::to_string(options_.half_life));
   }
   have_times_ = false;
-  times_users_ = times_items_ = 0;
-  std::vector<size_t>().swap(times_ptr_);
-  std::vector<uint32_t>().swap(times_items_list_);
+  times_max_user_ = times_max_item_ = 0;
+  std::vector<uint32_t>().swap(times_users_);
+  std::vector<uint32_t>().swap(times_items_);
   std::vector<float>().swap(times_weights_);
   if (train_interactions.empty()) return Status::OK();
 
-  uint32_t users = 0, items = 0;
-  for (const Interaction& x : train_interactions) {
-    users = std::max(users, x.user + 1);
-    items = std::max(items, x.item + 1);
-  }
-  // Events grouped by user, in input order (counting sort).
-  std::vector<size_t> start(size_t(users) + 1, 0);
-  for (const Interaction& x : train_interactions) ++start[x.user + 1];
-  for (uint32_t u = 0; u < users; ++u) start[u + 1] += start[u];
+  // Positions by user, then newest first; equal times: the later input position first. (A
+  // sort rather than buckets by id: ids are checked against the matrix only at Fit.)
   std::vector<size_t> order(train_interactions.size());
-  {
-    std::vector<size_t> next(start.begin(), start.end() - 1);
-    for (size_t p = 0; p < train_interactions.size(); ++p) {
-      order[next[train_interactions[p].user]++] = p;
-    }
-  }
+  for (size_t p = 0; p < order.size(); ++p) order[p] = p;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const Interaction &x = train_interactions[a], &y = train_interactions[b];
+    if (x.user != y.user) return x.user < y.user;
+    return x.time != y.time ? x.time > y.time : a > b;
+  });
 
-  std::vector<size_t> ptr(size_t(users) + 1, 0);
-  std::vector<uint32_t> hist_items;
-  std::vector<float> hist_weights;
-  std::vector<int64_t> slot(items, -1);  // item -> its position in hist_items, for this user
-  for (uint32_t u = 0; u < users; ++u) {
-    auto first = order.begin() + static_cast<std::ptrdiff_t>(start[u]);
-    auto last = order.begin() + static_cast<std::ptrdiff_t>(start[u + 1]);
-    // Newest first; equal times: the later input position first.
-    std::sort(first, last, [&](size_t a, size_t b) {
-      const int64_t ta = train_interactions[a].time, tb = train_interactions[b].time;
-      return ta != tb ? ta > tb : a > b;
-    });
-    size_t count = size_t(last - first);
+  std::vector<uint32_t> users, items;
+  std::vector<float> weights;
+  std::unordered_map<uint32_t, size_t> slot;  // item -> its entry, within one user
+  for (size_t begin = 0, end = 0; begin < order.size(); begin = end) {
+    const uint32_t user = train_interactions[order[begin]].user;
+    end = begin;
+    while (end < order.size() && train_interactions[order[end]].user == user) ++end;
+    size_t count = end - begin;
     if (options_.history > 0) count = std::min<size_t>(count, options_.history);
-    const size_t begin = hist_items.size();
-    const int64_t newest = count > 0 ? train_interactions[*first].time : 0;
-    for (size_t k = 0; k < count; ++k) {
-      const Interaction& x = train_interactions[first[static_cast<std::ptrdiff_t>(k)]];
+    const int64_t newest = train_interactions[order[begin]].time;
+    slot.clear();
+    for (size_t k = begin; k < begin + count; ++k) {
+      const Interaction& x = train_interactions[order[k]];
       double w = options_.use_weights ? double(x.value) : 1.0;
-      if (options_.half_life > 0) {
-        const double age = double(newest - x.time);
-        w *= std::exp2(-age / options_.half_life);
+      if (options_.half_life > 0) w *= std::exp2(-double(newest - x.time) / options_.half_life);
+      auto [it, fresh] = slot.try_emplace(x.item, items.size());
+      if (fresh) {
+        users.push_back(user);
+        items.push_back(x.item);
+        weights.push_back(0.0f);
       }
-      int64_t& s = slot[x.item];
-      if (s < 0) {
-        s = int64_t(hist_items.size());
-        hist_items.push_back(x.item);
-        hist_weights.push_back(0.0f);
-      }
-      hist_weights[size_t(s)] += float(w);
+      weights[it->second] += float(w);
     }
-    for (size_t p = begin; p < hist_items.size(); ++p) slot[hist_items[p]] = -1;
-    ptr[u + 1] = hist_items.size();
+    times_max_user_ = std::max(times_max_user_, user);
   }
+  for (uint32_t item : items) times_max_item_ = std::max(times_max_item_, item);
   have_times_ = true;
-  times_users_ = users;
-  times_items_ = items;
-  times_ptr_ = std::move(ptr);
-  times_items_list_ = std::move(hist_items);
-  times_weights_ = std::move(hist_weights);
+  times_users_ = std::move(users);
+  times_items_ = std::move(items);
+  times_weights_ = std::move(weights);
   return Status::OK();
 }
 
@@ -182,10 +166,10 @@ Status VectorProfile::Fit(const InteractionMatrix& train) {
                                       ": half_life and history need the event times "
                                       "(SetTimes before Fit)");
   }
-  if (have_times_ && (times_users_ > train.num_users() || times_items_ > n)) {
+  if (have_times_ && (times_max_user_ >= train.num_users() || times_max_item_ >= n)) {
     return Status::InvalidArgument(
-        Name() + ": the timed interactions reach user " + std::to_string(times_users_ - 1) +
-        " and item " + std::to_string(times_items_ - 1) + ", outside the matrix (" +
+        Name() + ": the timed interactions reach user " + std::to_string(times_max_user_) +
+        " and item " + std::to_string(times_max_item_) + ", outside the matrix (" +
         std::to_string(train.num_users()) + " x " + std::to_string(n) + ")");
   }
   RECO_RETURN_IF_ERROR(PrepareTables(n));
@@ -195,9 +179,10 @@ Status VectorProfile::Fit(const InteractionMatrix& train) {
   std::vector<uint32_t> items;
   std::vector<float> weights;
   if (have_times_) {
-    items = times_items_list_;
+    items = times_items_;
     weights = times_weights_;
-    for (uint32_t u = 0; u < users; ++u) ptr[u + 1] = u < times_users_ ? times_ptr_[u + 1] : ptr[u];
+    for (uint32_t u : times_users_) ++ptr[u + 1];  // grouped by user, ascending
+    for (uint32_t u = 0; u < users; ++u) ptr[u + 1] += ptr[u];
   } else {
     items.reserve(train.nnz());
     weights.reserve(train.nnz());

@@ -2,8 +2,7 @@
 // of the (L2-normalised) vectors of the items in the user's history; an item's score is the
 // cosine of its vector with that profile, blended over one or more vector tables:
 //   profile_t(u) = sum over history items i of w_ui * v_t(i) / |v_t(i)|
-//   score(u, j)  = sum over tables t of weight_t * <profile_t(u) / |profile_t(u)|, v_t(j) /
-//   |v_t(j)|>
+//   score(u, j)  = sum over tables t of weight_t * cos(profile_t(u), v_t(j))
 // An item without a vector in table t (present flag 0) adds nothing to a profile and gets
 // nothing from table t, so an item without any vector scores exactly 0.
 //
@@ -51,8 +50,8 @@ struct VectorProfileOptions {
 
 class VectorProfile : public Recommender {
  public:
-  // The tables must all have one row per item of the matrix given to Fit; they are checked,
-  // normalised and transposed by the first successful Fit, which then releases the input rows.
+  // The tables must all have one row per item of the matrix given to Fit; the first successful
+  // Fit checks them and normalises the rows in place (no second copy is made).
   explicit VectorProfile(std::vector<ItemVectorTable> tables, VectorProfileOptions options = {});
 
   std::string Name() const override { return options_.name; }
@@ -112,12 +111,13 @@ class VectorProfile : public Recommender {
   uint32_t prepared_items_ = 0;
   uint32_t total_dim_ = 0;
 
-  // Pending timed histories from SetTimes (CSR by user), consumed by each Fit.
+  // Timed histories from SetTimes, used by each Fit: entries grouped by user (ascending),
+  // newest item first within a user.
   bool have_times_ = false;
-  uint32_t times_users_ = 0;
-  uint32_t times_items_ = 0;  // max item id + 1
-  std::vector<size_t> times_ptr_;
-  std::vector<uint32_t> times_items_list_;
+  uint32_t times_max_user_ = 0;
+  uint32_t times_max_item_ = 0;
+  std::vector<uint32_t> times_users_;
+  std::vector<uint32_t> times_items_;
   std::vector<float> times_weights_;
 
   // Fitted histories (CSR by user).

@@ -771,9 +771,9 @@ TEST(TextPlugin, FitLearnsCorpusWeights) {
     Instance damaged;
     std::string bad = state;
     bad[bad.size() - 2] ^= 0x40;  // a factor's bits
-    EXPECT_EQ(Api()->load_state(damaged.raw(), reinterpret_cast<const uint8_t*>(bad.data()),
-                                bad.size()),
-              RECO_ERROR);
+    EXPECT_EQ(
+        Api()->load_state(damaged.raw(), reinterpret_cast<const uint8_t*>(bad.data()), bad.size()),
+        RECO_ERROR);
     EXPECT_FALSE(damaged.error().empty());
     EXPECT_EQ(damaged.EmbedOk({a, b}), before);
     const std::string junk = "not a state";

@@ -250,7 +250,7 @@ TEST(VectorProfileTest, RecencyDecidesBetweenClusters) {
 
   // Timed interactions outside the matrix.
   VectorProfile bad({TwoClusters(n)});
-  ASSERT_TRUE(bad.SetTimes({{5, 0, 1.0f, 0}}).ok());
+  ASSERT_TRUE(bad.SetTimes({{5, 0, 1.0f, 0}, {4000000000u, 1, 1.0f, 0}}).ok());  // no bucket per id
   EXPECT_EQ(bad.Fit(train).code(), Status::Code::kInvalidArgument);
   o.half_life = -1;
   VectorProfile negative({TwoClusters(n)}, o);
