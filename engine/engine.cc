@@ -70,6 +70,46 @@ class IdSetFilter final : public index::IdFilter {
   const filter::IdSet& set_;
 };
 
+// The items a recommendation may return: those of an optional attribute filter, minus the
+// excluded ones (seen, listed, the examples). The index skips the excluded items itself, so
+// a user with a long history costs no over-fetching.
+class ExcludingFilter final : public index::IdFilter {
+ public:
+  ExcludingFilter(const index::IdFilter* base, const std::unordered_set<uint64_t>& excluded,
+                  const std::unordered_map<uint64_t, std::string>& all)
+      : base_(base), excluded_(excluded), all_(all) {
+    size_t inside = 0;
+    for (uint64_t id : excluded_) inside += base_ ? base_->Contains(id) : all_.count(id);
+    const size_t total = base_ ? base_->Count() : all_.size();
+    count_ = total - std::min(total, inside);
+  }
+  bool Contains(uint64_t id) const override {
+    return (base_ == nullptr || base_->Contains(id)) && !excluded_.count(id);
+  }
+  size_t Count() const override { return count_; }
+  void ForEach(const std::function<void(uint64_t)>& fn) const override {
+    if (base_ != nullptr) {
+      base_->ForEach([&](uint64_t id) {
+        if (!excluded_.count(id)) fn(id);
+      });
+      return;
+    }
+    std::vector<uint64_t> ids;
+    ids.reserve(all_.size());
+    for (const auto& [id, name] : all_) {
+      if (!excluded_.count(id)) ids.push_back(id);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (uint64_t id : ids) fn(id);
+  }
+
+ private:
+  const index::IdFilter* base_;
+  const std::unordered_set<uint64_t>& excluded_;
+  const std::unordered_map<uint64_t, std::string>& all_;
+  size_t count_ = 0;
+};
+
 struct Space {
   SpaceConfig config;
   uint32_t number = 0;                // position in the config: the storage key
@@ -1294,7 +1334,12 @@ class EngineImpl final : public Engine {
     }
 
     const size_t want = q.k;
-    const size_t fetch = std::min<size_t>(options_.max_k, (want + excluded.size()) * 3 + 10);
+    // Candidates per space: enough to blend spaces, popularity and MMR over; the excluded
+    // items are skipped inside the index.
+    const size_t fetch = std::min<size_t>(options_.max_k, want * 3 + 10);
+    ExcludingFilter allowed(id_filter.get(), excluded, c->external_ids);
+    const index::IdFilter* search_filter =
+        excluded.empty() ? static_cast<const index::IdFilter*>(id_filter.get()) : &allowed;
     std::unordered_map<uint64_t, std::map<std::string, double>> parts;
     std::unordered_map<uint64_t, double> total;
     bool used_profile = false;
@@ -1318,8 +1363,7 @@ class EngineImpl final : public Engine {
       }
       for (const auto& query : queries) {
         std::vector<index::Neighbor> found;
-        RECO_RETURN_IF_ERROR(
-            space->index->Search(query.data(), fetch, {}, id_filter.get(), &found));
+        RECO_RETURN_IF_ERROR(space->index->Search(query.data(), fetch, {}, search_filter, &found));
         used_profile = true;
         for (const auto& n : found) {
           if (excluded.count(n.id)) continue;

@@ -156,7 +156,8 @@ int RunRecommend(Args& args, Report& report) {
   }
   distinct_light /= nq;
   distinct_heavy /= nq;
-  // What Engine::Recommend asks the index for with exclude_seen: 3 x (k + seen items) + 10.
+  // What Engine::Recommend asked the index for before the seen items became an index filter:
+  // 3 x (k + seen items) + 10 (kept as a reference row: the cost the filter saves).
   const size_t fetch_heavy =
       std::min<size_t>(engine->options().max_k, static_cast<size_t>((k + distinct_heavy) * 3 + 10));
 
@@ -313,8 +314,9 @@ int RunRecommend(Args& args, Report& report) {
               ", defaults otherwise (profile from the 50 latest events, seen items excluded, the "
               "answer logged as an impression); log = false rows skip the impression write.");
   report.Note("reference: Engine::Search with k = " + std::to_string(fetch_heavy) +
-              ", the candidates Engine::Recommend asks the index for with " +
-              Fixed(distinct_heavy, 0) + " seen items to exclude (3 x (k + seen) + 10).");
+              ", the candidates Engine::Recommend over-fetched for " + Fixed(distinct_heavy, 0) +
+              " seen items (3 x (k + seen) + 10) before it passed the seen items to the index "
+              "as an exclusion filter; it now asks for 3 x k + 10 of the allowed items.");
   auto pct = [](size_t a, size_t b) { return Fixed(b ? 100.0 * a / b : 0, 1) + "%"; };
   report.Note("check: " + std::to_string(light_events) + "-event users " + pct(q_light.full, nq) +
               " full lists, " + std::to_string(q_light.seen) + " seen items returned, " +
