@@ -8,6 +8,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <list>
 #include <random>
 #include <set>
 #include <shared_mutex>
@@ -210,7 +212,7 @@ class EngineImpl final : public Engine {
     stopping_jobs_ = true;
     bg_cv_.notify_all();
     if (background_.joinable()) background_.join();
-    for (auto& job : jobs_) job.join();
+    for (auto& job : jobs_) job.thread.join();
     if (store_) {
       Status st = Flush();
       if (!st.ok()) Warn("writing index files at shutdown: " + st.message());
@@ -2051,8 +2053,7 @@ class EngineImpl final : public Engine {
       FinishTrain(c.get(), space, st);
       return st;
     }
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    jobs_.emplace_back([this, c, space, r] {
+    StartJob([this, c, space, r] {
       TrainResult result;
       Status st = RunTrain(c.get(), space, r, &result);
       FinishTrain(c.get(), space, st);
@@ -2250,8 +2251,7 @@ class EngineImpl final : public Engine {
       space->reembed_done = 0;
       space->reembed_total = c->external_ids.size();
     }
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    jobs_.emplace_back([this, c, space, next, embedder, io, fresh = fresh.release(), storage, fit] {
+    StartJob([this, c, space, next, embedder, io, fresh = fresh.release(), storage, fit] {
       std::unique_ptr<index::VectorIndex> index(fresh);
       Status st = fit ? FitEmbedder(*c, embedder.get(), storage) : Status::OK();
       if (st.ok()) st = RunReembed(c.get(), space, next, embedder, io, std::move(index), storage);
@@ -2945,8 +2945,30 @@ class EngineImpl final : public Engine {
   bool stop_ = false;
   std::atomic<bool> stopping_jobs_{false};
   std::thread background_;
+  // Background jobs (re-embeds, trainings); finished ones are joined when the next starts.
+  struct Job {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  void StartJob(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = jobs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread thread([fn = std::move(fn), done] {
+      fn();
+      *done = true;
+    });
+    jobs_.push_back(Job{std::move(thread), done});
+  }
   std::mutex jobs_mu_;
-  std::vector<std::thread> jobs_;  // re-embeds
+  std::list<Job> jobs_;
   std::mutex request_mu_;
   std::mt19937_64 request_rng_{std::random_device{}()};  // request ids of logged answers
 };
