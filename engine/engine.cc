@@ -47,6 +47,9 @@ constexpr size_t kMaxSpaces = 32;          // spaces per collection
 constexpr size_t kRebuildChunk = 4096;     // vectors per index Add while (re)building
 constexpr uint32_t kMaxEf = 100000;
 constexpr uint32_t kMaxNprobe = 1000000;
+// A collaborative space's user vectors live in storage space (its storage id | this bit),
+// keyed by user id: never an index, read one at a time by Recommend.
+constexpr uint32_t kUserVectors = 0x80000000u;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -851,7 +854,10 @@ class EngineImpl final : public Engine {
     for (uint32_t id = 0; id < c.layout.next_storage; ++id) {
       bool used = false;
       for (const auto& s : c.spaces) used |= s->storage == id;
-      if (!used) RECO_RETURN_IF_ERROR(store_->DropSpaceVectors(c.record.id, id));
+      if (!used) {
+        RECO_RETURN_IF_ERROR(store_->DropSpaceVectors(c.record.id, id));
+        RECO_RETURN_IF_ERROR(store_->DropSpaceVectors(c.record.id, id | kUserVectors));
+      }
     }
     return Status::OK();
   }
@@ -1309,9 +1315,11 @@ class EngineImpl final : public Engine {
     std::vector<HistoryEntry> history, negatives;
     std::unordered_set<uint64_t> excluded;
     std::string source = "profile";
+    uint64_t uid = 0;
+    bool known_user = false;
     if (!q.user.empty()) {
-      uint64_t uid;
       Status st = store_->LookupUser(c->record.id, q.user, &uid);
+      known_user = st.ok();
       if (st.ok()) {
         std::unordered_set<uint64_t> seen;
         RECO_RETURN_IF_ERROR(
@@ -1348,6 +1356,7 @@ class EngineImpl final : public Engine {
     for (const auto& [space, weight] : spaces) {
       if (weight == 0) continue;
       std::vector<std::vector<float>> queries;
+      std::vector<std::string> labels;  // per query: "space:NAME", or "model:NAME"
       if (q.strategy == "best" && history.size() > 1) {
         for (const auto& h : history) {
           std::vector<float> v;
@@ -1355,21 +1364,31 @@ class EngineImpl final : public Engine {
         }
       } else {
         std::vector<float> v;
-        if (Profile(*c, *space, history, &v)) {
+        storage::VectorRecord learned;
+        if (IsLearned(*space) && known_user && q.positive.empty() &&
+            store_->GetVector(c->record.id, space->storage | kUserVectors, uid, &learned).ok() &&
+            learned.values.size() == space->config.dim) {
+          // A user the collaborative model was trained with: its own score for each item.
+          queries.push_back(std::move(learned.values));
+          labels.push_back("model:" + space->config.name);
+        } else if (Profile(*c, *space, history, &v)) {
           std::vector<float> neg;
           if (Profile(*c, *space, negatives, &neg)) {
             for (size_t d = 0; d < v.size(); ++d) v[d] -= 0.5f * neg[d];
           }
           queries.push_back(std::move(v));
+          labels.push_back("space:" + space->config.name);
         }
       }
-      for (const auto& query : queries) {
+      for (size_t qi = 0; qi < queries.size(); ++qi) {
+        const std::vector<float>& query = queries[qi];
+        const std::string& label = qi < labels.size() ? labels[qi] : "space:" + space->config.name;
         std::vector<index::Neighbor> found;
         RECO_RETURN_IF_ERROR(space->index->Search(query.data(), fetch, {}, search_filter, &found));
         used_profile = true;
         for (const auto& n : found) {
           if (excluded.count(n.id)) continue;
-          double& part = parts[n.id]["space:" + space->config.name];
+          double& part = parts[n.id][label];
           part = std::max(part, weight * n.score);  // "best": the best example's score
         }
       }
@@ -1775,7 +1794,7 @@ class EngineImpl final : public Engine {
   // appearance), weighted by event type (x rating value). Items must still exist.
   Status Interactions(const Collection& c, const std::vector<std::string>& types,
                       std::vector<recommend::Interaction>* out, std::vector<uint64_t>* items,
-                      uint32_t* num_users) {
+                      uint32_t* num_users, std::vector<uint64_t>* users = nullptr) {
     std::set<uint8_t> wanted;
     for (const auto& t : types) {
       auto it = c.event_type_index.find(t);
@@ -1792,6 +1811,7 @@ class EngineImpl final : public Engine {
       if (!wanted.empty() && !wanted.count(e.type)) return;
       if (!c.external_ids.count(e.item)) return;
       auto [u, new_user] = user_of.try_emplace(e.user, static_cast<uint32_t>(user_of.size()));
+      if (new_user && users != nullptr) users->push_back(e.user);
       auto [i, new_item] = item_of.try_emplace(e.item, static_cast<uint32_t>(item_of.size()));
       if (new_item) items->push_back(e.item);
       const EventType& t =
@@ -2079,13 +2099,13 @@ class EngineImpl final : public Engine {
   Status RunTrain(Collection* c, Space* space, const TrainRequest& r, TrainResult* out) {
     const auto start = std::chrono::steady_clock::now();
     std::vector<recommend::Interaction> interactions;
-    std::vector<uint64_t> items;
+    std::vector<uint64_t> items, users;
     uint32_t num_users = 0;
     uint32_t storage_now = 0;
     {
       std::shared_lock<std::shared_mutex> lock(c->mu);
       if (c->dropped) return NotFoundCollection(r.collection);
-      RECO_RETURN_IF_ERROR(Interactions(*c, {}, &interactions, &items, &num_users));
+      RECO_RETURN_IF_ERROR(Interactions(*c, {}, &interactions, &items, &num_users, &users));
       storage_now = space->storage;
     }
     const uint64_t events_seen = c->events_since_train.load();
@@ -2155,6 +2175,25 @@ class EngineImpl final : public Engine {
       ids.push_back(items[i]);
     }
     RECO_RETURN_IF_ERROR(store_->WriteVectors(c->record.id, storage, puts, {}));
+    // The user vectors, so that Recommend ranks a trained user's items by the model's own
+    // score (user . item + bias) rather than by a profile of item vectors.
+    {
+      std::vector<std::pair<uint64_t, storage::VectorRecord>> user_puts;
+      for (uint32_t u = 0; u < users.size(); ++u) {
+        storage::VectorRecord v;
+        v.space = storage | kUserVectors;
+        v.provenance = puts.empty() ? VectorProvenance() : puts.front().second.provenance;
+        if (!model.UserVector(u, &v.values) || v.values.size() != dim) continue;
+        user_puts.emplace_back(users[u], std::move(v));
+        if (user_puts.size() == 4096) {
+          RECO_RETURN_IF_ERROR(
+              store_->WriteVectors(c->record.id, storage | kUserVectors, user_puts, {}));
+          user_puts.clear();
+        }
+      }
+      RECO_RETURN_IF_ERROR(
+          store_->WriteVectors(c->record.id, storage | kUserVectors, user_puts, {}));
+    }
     std::vector<float> packed;
     for (const auto& [iid, v] : puts) packed.insert(packed.end(), v.values.begin(), v.values.end());
     RECO_RETURN_IF_ERROR(fresh->Add(ids.data(), packed.data(), ids.size()));
@@ -2171,6 +2210,7 @@ class EngineImpl final : public Engine {
     space->storage = storage;
     space->index = std::move(fresh);
     Status st = store_->DropSpaceVectors(c->record.id, old_storage);
+    if (st.ok()) st = store_->DropSpaceVectors(c->record.id, old_storage | kUserVectors);
     if (!st.ok()) Warn("dropping old collaborative vectors: " + st.message());
     c->events_since_train -= std::min(events_seen, c->events_since_train.load());
     out->items = static_cast<uint32_t>(ids.size());

@@ -971,9 +971,23 @@ TEST_F(EventsEngineTest, EvaluatesStrategiesAndTrainsACollaborativeSpace) {
   q.user = "u3";
   q.k = 3;
   std::vector<Recommendation> recs;
+  q.explain = true;
   ASSERT_TRUE(engine_->Recommend(q, &recs).ok());
   ASSERT_FALSE(recs.empty());
-  for (const auto& rec : recs) EXPECT_LT(std::stoi(rec.id.substr(1)), 20) << rec.id;
+  for (const auto& rec : recs) {
+    EXPECT_LT(std::stoi(rec.id.substr(1)), 20) << rec.id;
+    // A trained user is ranked by the model's own score (user vector . item vector).
+    EXPECT_TRUE(rec.parts.count("model:bpr")) << rec.id;
+  }
+  // A user the model has not seen gets a profile of their items' vectors instead.
+  EventsResult late;
+  ASSERT_TRUE(engine_->AddEvents("cf", {{"newbie", "i2", "click", 1, 5000, ""}}, &late).ok());
+  q.user = "newbie";
+  ASSERT_TRUE(engine_->Recommend(q, &recs).ok());
+  ASSERT_FALSE(recs.empty());
+  EXPECT_TRUE(recs[0].parts.count("space:bpr"));
+  q.user = "u3";
+  q.explain = false;
   // Upserting item metadata keeps the learned vector.
   ItemInput meta;
   meta.id = "i5";
