@@ -235,6 +235,27 @@ Status FromRocks(const rocksdb::Status& s, const char* what) {
   return Status::Internal(msg);
 }
 
+// An iterator over a collection's day-keyed records (counters, feedback: be32(coll) then the
+// day with its sign bit flipped) for days in [first_day, last_day], positioned at the first.
+struct DayRange {
+  DayRange(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, uint32_t c, int32_t first_day,
+           int32_t last_day) {
+    std::string begin = CollectionPrefix(c);
+    PutBE32(&begin, static_cast<uint32_t>(first_day) ^ 0x80000000u);
+    end = CollectionPrefix(c);
+    PutBE32(&end, static_cast<uint32_t>(last_day) ^ 0x80000000u);
+    end = PrefixEnd(end);
+    upper = rocksdb::Slice(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    it.reset(db->NewIterator(ro, cf));
+    it->Seek(begin);
+  }
+  std::string end;
+  rocksdb::Slice upper;
+  std::unique_ptr<rocksdb::Iterator> it;
+};
+
 void EncodeVector(const VectorRecord& v, std::string* out) {
   EncodeProvenance(v.provenance, out);
   out->append(reinterpret_cast<const char*>(v.values.data()), v.values.size() * sizeof(float));
@@ -735,17 +756,10 @@ class RocksStore final : public Store {
   Status ScanFeedback(uint32_t c, int32_t first_day, int32_t last_day,
                       const std::function<void(int32_t, FeedbackMetric, const std::string&,
                                                uint64_t, uint64_t)>& visit) override {
-    std::string begin = CollectionPrefix(c);
-    PutBE32(&begin, static_cast<uint32_t>(first_day) ^ 0x80000000u);
-    std::string end = CollectionPrefix(c);
-    PutBE32(&end, static_cast<uint32_t>(last_day) ^ 0x80000000u);
-    end = PrefixEnd(end);
-    rocksdb::Slice upper(end);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, feedback_));
+    DayRange range(db_.get(), feedback_, c, first_day, last_day);
+    rocksdb::Iterator* it = range.it.get();
     std::string variant;
-    for (it->Seek(begin); it->Valid(); it->Next()) {
+    for (; it->Valid(); it->Next()) {
       rocksdb::Slice k = it->key();
       const char* nul = k.size() > 9
                             ? static_cast<const char*>(std::memchr(k.data() + 9, 0, k.size() - 9))
@@ -810,16 +824,9 @@ class RocksStore final : public Store {
   Status ScanCounts(
       uint32_t c, int32_t first_day, int32_t last_day,
       const std::function<void(int32_t, uint8_t, uint64_t, uint64_t)>& visit) override {
-    std::string begin = CollectionPrefix(c);
-    PutBE32(&begin, static_cast<uint32_t>(first_day) ^ 0x80000000u);
-    std::string end = CollectionPrefix(c);
-    PutBE32(&end, static_cast<uint32_t>(last_day) ^ 0x80000000u);
-    end = PrefixEnd(end);
-    rocksdb::Slice upper(end);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, counters_));
-    for (it->Seek(begin); it->Valid(); it->Next()) {
+    DayRange range(db_.get(), counters_, c, first_day, last_day);
+    rocksdb::Iterator* it = range.it.get();
+    for (; it->Valid(); it->Next()) {
       rocksdb::Slice k = it->key();
       if (k.size() != 4 + 4 + 1 + 8 || it->value().size() != 8) {
         return Status::Corruption("counter record");
