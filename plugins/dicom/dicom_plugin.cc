@@ -69,6 +69,7 @@
 #include "decoder_process.h"
 #include "default_model.h"
 #include "dicom_decode.h"
+#include "plugins/common/model_file.h"
 #include "reco/plugin.hpp"
 
 namespace reco {
@@ -291,16 +292,11 @@ void SetTorchThreadsOnce() {
 }
 
 std::string ReadFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    Refuse("model path '" + path + "' is a directory, not a file");
+  std::string bytes, error;
+  if (!plugin_common::ReadWholeFile(path, &bytes, &error)) {
+    Refuse("model file '" + path + "': " + error);
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Refuse("cannot open model file '" + path + "': " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) Refuse("cannot read model file '" + path + "'");
-  return ss.str();
+  return bytes;
 }
 
 bool IsDicom(const char* content_type) {
@@ -420,8 +416,7 @@ class DicomEmbedder : public sdk::Embedder {
              (bytes.empty() ? "empty file" : "no zip header") + ")");
     }
     try {
-      std::istringstream in(bytes);
-      module_ = torch::jit::load(in, torch::kCPU);
+      module_ = plugin_common::LoadModule(bytes);
       module_.eval();
     } catch (const c10::Error& e) {
       Refuse("cannot load TorchScript model '" + opts_.model + "': " + TorchMessage(e));

@@ -50,6 +50,7 @@
 
 #include "default_model.h"
 #include "image_decode.h"
+#include "plugins/common/model_file.h"
 #include "preprocess.h"
 #include "reco/plugin.hpp"
 
@@ -226,16 +227,11 @@ void SetTorchThreadsOnce() {
 }
 
 std::string ReadFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    Fail("model path '" + path + "' is a directory, not a file");
+  std::string bytes, error;
+  if (!plugin_common::ReadWholeFile(path, &bytes, &error)) {
+    Fail("model file '" + path + "': " + error);
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail("cannot open model file '" + path + "': " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) Fail("cannot read model file '" + path + "'");
-  return ss.str();
+  return bytes;
 }
 
 // Accepts no content type, or any image/* (the bytes decide the format).
@@ -367,8 +363,7 @@ class ImageEmbedder : public sdk::Embedder {
            (bytes.empty() ? "empty file" : "no zip header") + ")");
     }
     try {
-      std::istringstream in(bytes);
-      module_ = torch::jit::load(in, torch::kCPU);
+      module_ = plugin_common::LoadModule(bytes);
       module_.eval();
     } catch (const c10::Error& e) {
       Fail("cannot load TorchScript model '" + path + "': " + TorchMessage(e));

@@ -56,6 +56,7 @@
 #include <utility>
 #include <vector>
 
+#include "plugins/common/model_file.h"
 #include "reco/plugin.hpp"
 #include "tokenizer.h"
 #include "word_model.h"
@@ -302,25 +303,10 @@ std::shared_ptr<const at::Tensor> SharedProjection(uint32_t buckets, uint32_t di
 }
 
 std::string ReadFile(const std::string& path, const char* what) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw std::runtime_error(std::string("text plugin: ") + what + " path '" + path +
-                             "' is a directory, not a file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw std::runtime_error(std::string("text plugin: cannot open ") + what + " file '" + path +
-                             "': " + std::strerror(errno));
-  }
-  std::string bytes;
-  const std::streamoff size = in.seekg(0, std::ios::end).tellg();
-  if (size > 0) {
-    bytes.resize(static_cast<size_t>(size));
-    in.seekg(0, std::ios::beg).read(bytes.data(), size);
-  }
-  if (size < 0 || in.gcount() != std::max<std::streamoff>(size, 0) || in.bad()) {
-    throw std::runtime_error(std::string("text plugin: cannot read ") + what + " file '" + path +
-                             "'");
+  std::string bytes, error;
+  if (!plugin_common::ReadWholeFile(path, &bytes, &error)) {
+    throw std::runtime_error(std::string("text plugin: ") + what + " file '" + path +
+                             "': " + error);
   }
   return bytes;
 }
@@ -333,8 +319,7 @@ torch::jit::Module LoadModule(const std::string& path, const std::string& bytes)
                              (bytes.empty() ? "empty file" : "no zip header") + ")");
   }
   try {
-    std::istringstream in(bytes);
-    torch::jit::Module m = torch::jit::load(in, torch::kCPU);
+    torch::jit::Module m = plugin_common::LoadModule(bytes);
     m.eval();
     return m;
   } catch (const c10::Error& e) {
