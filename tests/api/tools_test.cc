@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -283,6 +284,141 @@ TEST_F(apiTools, EventsRecommendationsFeedbackAndAbTest) {
   Outcome top = Recoctl({"analytics", "top", "shop", "--type", "view", "--json"});
   ASSERT_EQ(top.exit_code, 0) << top.err;
   ASSERT_FALSE(top.JsonLines().empty());
+}
+
+// The built-in plugins through the real tools: image and DICOM files named in an import file,
+// a search by image, provenance in `get`, de-identified DICOM attributes, a fitted re-embed,
+// and collaborative training with progress and the offline evaluation.
+class apiToolsWithPlugins : public apiTools {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(recod_.Start(dir_.Sub("data"), {"--plugins", RECO_PLUGIN_DIR}, &error)) << error;
+  }
+};
+
+TEST_F(apiToolsWithPlugins, ContentFilesSearchByImageFittedReembedAndProvenance) {
+  const std::string photos = "/usr/lib/python3/dist-packages/skimage/data/";
+  const std::string dicom = "/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm";
+  Outcome plugins = Recoctl({"plugins", "--json"});
+  ASSERT_EQ(plugins.exit_code, 0) << plugins.err;
+  std::set<std::string> names;
+  const auto listed = plugins.JsonLines();
+  ASSERT_EQ(listed.size(), 1u) << plugins.out;
+  for (const auto& p : listed[0]["plugins"]) {
+    names.insert(p["name"].get<std::string>());
+    EXPECT_EQ(p["abi"], "1.2");
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"dicom", "image", "text"}));
+
+  Outcome create =
+      Recoctl({"collection", "create", "pics", "--space", "name=img,plugin=image", "--space",
+               "name=body,plugin=text", "--space", "name=scan,plugin=dicom"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  // Files relative to the import file's folder, and an absolute one.
+  boost::filesystem::create_directories(dir_.Sub("files"));
+  for (const char* name : {"coffee.png", "chelsea.png", "astronaut.png"}) {
+    boost::filesystem::copy_file(photos + name, dir_.Sub(std::string("files/") + name));
+  }
+  const std::string file = WriteFile(
+      "files/items.jsonl",
+      R"({"id": "coffee", "text": "a cup of coffee on a saucer", "image": "coffee.png"})"
+      "\n"
+      R"({"id": "cat", "text": "a ginger cat looking sideways", "image": "chelsea.png"})"
+      "\n"
+      R"({"id": "astronaut", "text": "an astronaut in a space suit", "image": ")" +
+          dir_.Sub("files/astronaut.png") + R"("})" + "\n" +
+          R"({"id": "ct", "text": "a small CT slice", "dicom": ")" + dicom + R"("})" + "\n");
+  Outcome import = Recoctl({"import", "pics", file});
+  ASSERT_EQ(import.exit_code, 0) << import.err;
+
+  // A re-compressed, smaller copy would be the real test (tests/plugins has it); here the same
+  // photo must come back first through the tool's --image.
+  Outcome search = Recoctl({"search", "pics", "--space", "img", "--image",
+                            dir_.Sub("files/chelsea.png"), "-k", "2", "--json"});
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  auto hits = search.JsonLines();
+  ASSERT_EQ(hits.size(), 2u) << search.out;
+  EXPECT_EQ(hits[0]["id"], "cat");
+  Outcome by_text =
+      Recoctl({"search", "pics", "--space", "body", "--text", "kitten", "-k", "1", "--json"});
+  ASSERT_EQ(by_text.exit_code, 0) << by_text.err;
+  EXPECT_EQ(by_text.JsonLines().at(0)["id"], "cat");
+
+  Outcome get = Recoctl({"get", "pics", "coffee", "--json"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  const json item = get.JsonLines().at(0);
+  EXPECT_EQ(item["spaces"]["img"]["plugin"], "image");
+  EXPECT_FALSE(item["spaces"]["img"]["fingerprint"].get<std::string>().empty());
+  EXPECT_EQ(item["contents"][0]["content_type"], "image/png");
+  // DICOM: searchable header attributes, never the patient's identity.
+  Outcome ct = Recoctl({"get", "pics", "ct", "--json"});
+  ASSERT_EQ(ct.exit_code, 0) << ct.err;
+  EXPECT_EQ(ct.JsonLines().at(0)["attributes"]["modality"], "CT") << ct.out;
+  EXPECT_EQ(ct.out.find("CompressedSamples"), std::string::npos) << ct.out;  // PatientName
+  Outcome bad = Recoctl({"search", "pics", "--space", "img", "--image", dicom});
+  EXPECT_EQ(bad.exit_code, 1);
+
+  // Fit the text space's term weights on the collection and swap them in.
+  Outcome reembed = Recoctl({"reembed", "pics", "body", "--fit", "--wait", "--json"});
+  ASSERT_EQ(reembed.exit_code, 0) << reembed.err;
+  const json done = reembed.JsonLines().at(0);
+  EXPECT_EQ(done["state"], "done");
+  EXPECT_NE(done["fingerprint"].get<std::string>().find(",idf="), std::string::npos) << done;
+  Outcome again =
+      Recoctl({"search", "pics", "--space", "body", "--text", "kitten", "-k", "1", "--json"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.JsonLines().at(0)["id"], "cat");
+}
+
+TEST_F(apiTools, TrainWithProgressAndEvaluate) {
+  Outcome create =
+      Recoctl({"collection", "create", "cf", "--space",
+               "name=bpr,plugin=collaborative,dim=9,metric=ip", "--unknown-items", "create"});
+  ASSERT_EQ(create.exit_code, 0) << create.err;
+  std::string events = "user,item,type\n";
+  for (int u = 0; u < 40; ++u) {
+    for (int n = 0; n < 10; ++n) {
+      events += "u" + std::to_string(u) + ",i" +
+                std::to_string((u % 2) * 20 + (u * 7 + n * 3) % 20) + ",click\n";
+    }
+  }
+  ASSERT_EQ(Recoctl({"events", "import", "cf", WriteFile("cf.csv", events)}).exit_code, 0);
+  Outcome train = Recoctl({"train", "cf", "--epochs", "300"});
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  EXPECT_NE(train.out.find("trained BPR-MF on 40 users x 40 items: 300 epochs"), std::string::npos)
+      << train.out;
+  Outcome json_train = Recoctl({"train", "cf", "--epochs", "5", "--incremental", "--json"});
+  ASSERT_EQ(json_train.exit_code, 0) << json_train.err;
+  auto result = json_train.JsonLines();  // progress lines go to stderr with --json
+  ASSERT_EQ(result.size(), 1u) << json_train.out;
+  EXPECT_EQ(result[0]["epochs"], 5);
+  EXPECT_EQ(result[0]["warm_items"], 40);
+  Outcome stats = Recoctl({"stats", "cf", "--json"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  const json space = stats.JsonLines().at(0)["spaces"][0];
+  EXPECT_EQ(space["train_state"], "done");
+  EXPECT_EQ(space["train_epoch"], 5);
+  EXPECT_EQ(space["vectors"], 40);
+
+  Outcome rec = Recoctl({"recommend", "cf", "--user", "u2", "-k", "3", "--explain", "--json"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+  for (const auto& line : rec.JsonLines()) {
+    EXPECT_LT(std::stoi(line["id"].get<std::string>().substr(1)), 20) << line;
+    EXPECT_TRUE(line["parts"].contains("model:bpr")) << line;
+  }
+
+  Outcome eval =
+      Recoctl({"eval", "cf", "-k", "5", "--strategies", "most-popular,ease,content", "--json"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  auto rows = eval.JsonLines();
+  ASSERT_EQ(rows.size(), 3u) << eval.out;
+  EXPECT_EQ(rows[0]["strategy"], "most-popular");
+  EXPECT_GT(rows[1]["recall@5"].get<double>(), rows[0]["recall@5"].get<double>());
+  EXPECT_TRUE(rows[2].contains("error"));  // no content space in this collection
+  Outcome bad = Recoctl({"eval", "cf", "--strategies", "magic"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("unknown strategy 'magic'"), std::string::npos) << bad.err;
 }
 
 TEST_F(apiTools, FilteredSearchIndexKnobsBackupAndStats) {
