@@ -8,8 +8,12 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace reco {
 namespace storage {
@@ -363,6 +367,10 @@ class RocksStore final : public Store {
     batch.DeleteRange(meta_, states, PrefixEnd(states));
     batch.Delete(meta_, MetaNameKey(record.name));
     batch.Delete(meta_, MetaNextIdKey(record.id));
+    {
+      std::lock_guard<std::mutex> latest(latest_mu_);
+      latest_.erase(record.id);
+    }
     return FromRocks(db_->Write(write_options_, &batch), "dropping collection");
   }
 
@@ -656,11 +664,25 @@ class RocksStore final : public Store {
     PutNewUsers(c, new_users, next_user_id, &batch);
     std::string one;
     PutFixed64(&one, 1);
+    std::unordered_set<std::string> in_batch;
+    std::unordered_map<uint64_t, int64_t> newest;  // per user: the newest time after this batch
     for (const EventRecord& e : events) {
-      const std::string key = EventKey(c, e);
-      // Idempotent: an event stored already does not count twice.
-      rocksdb::PinnableSlice existing;
-      const bool seen = db_->Get(rocksdb::ReadOptions(), events_, key, &existing).ok();
+      std::string key = EventKey(c, e);
+      // Idempotent: an event stored already (or earlier in this batch) does not count twice.
+      // An event newer than the user's newest stored one cannot be stored: no lookup then.
+      bool seen = false;
+      int64_t latest = INT64_MIN;
+      RECO_RETURN_IF_ERROR(LatestEventTime(c, e.user, &latest));
+      if (!in_batch.insert(key).second) {
+        seen = true;
+      } else if (e.time_ms > latest) {
+        seen = false;
+      } else {
+        rocksdb::PinnableSlice existing;
+        seen = db_->Get(rocksdb::ReadOptions(), events_, key, &existing).ok();
+      }
+      auto [it, fresh] = newest.try_emplace(e.user, latest);
+      it->second = std::max(it->second, e.time_ms);
       batch.Put(events_, key, rocksdb::Slice(reinterpret_cast<const char*>(&e.value), 4));
       if (!seen) batch.Merge(counters_, CounterKey(c, DayOf(e.time_ms), e.type, e.item), one);
     }
@@ -669,7 +691,48 @@ class RocksStore final : public Store {
       batch.Merge(feedback_,
                   FeedbackKey(c, DayOf(a.impression_time_ms), a.metric, a.variant, a.item), one);
     }
-    return FromRocks(db_->Write(write_options_, &batch), "writing events");
+    RECO_RETURN_IF_ERROR(FromRocks(db_->Write(write_options_, &batch), "writing events"));
+    std::lock_guard<std::mutex> lock(latest_mu_);
+    auto& times = latest_[c];
+    for (const auto& [uid, time] : newest) times[uid] = std::max(times[uid], time);
+    return Status::OK();
+  }
+
+  // The time of a user's newest stored event (INT64_MIN when none), cached per user after
+  // one seek. Events are only ever added or dropped as old, so the cache can only be behind
+  // the truth in the safe direction (it may name a time whose event retention dropped).
+  Status LatestEventTime(uint32_t c, uint64_t uid, int64_t* out) {
+    {
+      std::lock_guard<std::mutex> lock(latest_mu_);
+      auto coll = latest_.find(c);
+      if (coll != latest_.end()) {
+        auto it = coll->second.find(uid);
+        if (it != coll->second.end()) {
+          *out = it->second;
+          return Status::OK();
+        }
+      }
+    }
+    std::string prefix = CollectionPrefix(c);
+    PutBE64(&prefix, uid);
+    const std::string end = PrefixEnd(prefix);
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice lower(prefix);
+    ro.iterate_lower_bound = &lower;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events_));
+    it->SeekForPrev(end);
+    if (it->Valid() && it->key().compare(end) >= 0) it->Prev();
+    int64_t latest = INT64_MIN;
+    EventRecord e;
+    if (it->Valid() && it->key().starts_with(prefix)) {
+      if (!DecodeEvent(it->key(), it->value(), &e)) return Status::Corruption("event record");
+      latest = e.time_ms;
+    }
+    RECO_RETURN_IF_ERROR(FromRocks(it->status(), "reading a user's newest event"));
+    std::lock_guard<std::mutex> lock(latest_mu_);
+    latest_[c].emplace(uid, latest);
+    *out = latest;
+    return Status::OK();
   }
 
   Status WriteImpression(uint32_t c, const std::vector<std::pair<std::string, uint64_t>>& new_users,
@@ -938,6 +1001,9 @@ class RocksStore final : public Store {
   rocksdb::ColumnFamilyHandle* feedback_ = nullptr;
   rocksdb::WriteOptions write_options_;
   std::mutex meta_mu_;  // serialises collection create / drop
+  // Per collection and user: the newest stored event's time (see LatestEventTime).
+  std::mutex latest_mu_;
+  std::unordered_map<uint32_t, std::unordered_map<uint64_t, int64_t>> latest_;
 };
 
 }  // namespace

@@ -248,8 +248,22 @@ TEST(Store, EventsByUserAndTimeWithCountersAndRetention) {
                                      {2, 10, 0, 4.5f, 6 * day},
                                      {1, 12, 0, 1, 7 * day}};
   ASSERT_TRUE(store->WriteEvents(c.id, {{"alice", 1}, {"bob", 2}}, 3, events).ok());
-  // The same event again is idempotent (no double count).
+  // The same event again is idempotent (no double count): re-sent later, twice in one batch,
+  // and after a reopen (the newest-event cache starts empty).
   ASSERT_TRUE(store->WriteEvents(c.id, {}, 3, {events[0]}).ok());
+  const EventRecord later{2, 13, 0, 1, 8 * day};
+  ASSERT_TRUE(store->WriteEvents(c.id, {}, 3, {later, later}).ok());
+  store.reset();
+  store = OpenStore(dir.path());
+  ASSERT_TRUE(store->WriteEvents(c.id, {}, 3, {later, events[2]}).ok());
+  uint64_t later_count = 0;
+  ASSERT_TRUE(store
+                  ->ScanCounts(c.id, 8, 8,
+                               [&](int32_t, uint8_t, uint64_t item, uint64_t n) {
+                                 if (item == 13) later_count += n;
+                               })
+                  .ok());
+  EXPECT_EQ(later_count, 1u);
   uint64_t uid = 0, next = 0;
   ASSERT_TRUE(store->LookupUser(c.id, "bob", &uid).ok());
   EXPECT_EQ(uid, 2u);
@@ -268,7 +282,7 @@ TEST(Store, EventsByUserAndTimeWithCountersAndRetention) {
   EXPECT_EQ(times, (std::vector<int64_t>{7 * day, 5 * day + 2, 5 * day + 1}));  // newest first
   size_t all = 0;
   ASSERT_TRUE(store->ScanEvents(c.id, [&](const EventRecord&) { ++all; }).ok());
-  EXPECT_EQ(all, 4u);
+  EXPECT_EQ(all, 5u);
 
   std::map<std::pair<int32_t, uint64_t>, uint64_t> counts;
   ASSERT_TRUE(store
@@ -284,7 +298,7 @@ TEST(Store, EventsByUserAndTimeWithCountersAndRetention) {
   ASSERT_TRUE(store->DropEventsBefore(c.id, 6 * day).ok());
   all = 0;
   ASSERT_TRUE(store->ScanEvents(c.id, [&](const EventRecord&) { ++all; }).ok());
-  EXPECT_EQ(all, 2u);
+  EXPECT_EQ(all, 3u);
   size_t old_counts = 0;
   ASSERT_TRUE(
       store->ScanCounts(c.id, 0, 5, [&](int32_t, uint8_t, uint64_t, uint64_t) { ++old_counts; })
