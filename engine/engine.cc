@@ -731,6 +731,7 @@ class EngineImpl final : public Engine {
       ss.backend = is.backend;
       ss.trained = is.trained;
       ss.tombstones = is.tombstones;
+      ss.rebuild_pending = s->index->NeedsRebuild();
       ss.memory_bytes = is.memory_bytes;
       ss.snapshot_seq = s->snapshot_seq.load();
       switch (s->reembed_state.load()) {

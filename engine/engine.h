@@ -256,14 +256,15 @@ struct SpaceStats {
   uint32_t dim = 0;
   std::string metric;
   std::string index;
-  uint64_t vectors = 0;       // vectors in the index
-  std::string backend;        // "flat", "hnswlib", "faiss"
-  bool trained = true;        // false while an IVF/PQ space still answers exactly
-  uint64_t tombstones = 0;    // removed vectors still in an HNSW graph
-  uint64_t memory_bytes = 0;  // index memory, approximately
-  uint64_t snapshot_seq = 0;  // change sequence of the last index file written (0: none)
-  std::string reembed_state;  // "", "running", "failed: ...", "done"
-  uint64_t reembed_done = 0;  // items re-embedded so far by the running job
+  uint64_t vectors = 0;          // vectors in the index
+  std::string backend;           // "flat", "hnswlib", "faiss"
+  bool trained = true;           // false while an IVF/PQ space still answers exactly
+  uint64_t tombstones = 0;       // removed vectors still in an HNSW graph
+  bool rebuild_pending = false;  // a background (re)training or rebuild is due or running
+  uint64_t memory_bytes = 0;     // index memory, approximately
+  uint64_t snapshot_seq = 0;     // change sequence of the last index file written (0: none)
+  std::string reembed_state;     // "", "running", "failed: ...", "done"
+  uint64_t reembed_done = 0;     // items re-embedded so far by the running job
   uint64_t reembed_total = 0;
   std::string fingerprint;  // the model the space embeds with now
   // Collaborative spaces: training progress ("", "running", "failed: ...", "done").

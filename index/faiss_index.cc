@@ -108,6 +108,9 @@ class FaissIndex final : public VectorIndex {
           train_threshold_ = std::max<size_t>(train_threshold_, 39 * 256);
         }
       }
+      size_t nlist = 0;
+      if (auto* ivf = faiss::ivflib::try_extract_index_ivf(index.get())) nlist = ivf->nlist;
+      retrain_cap_ = 256 * std::max<size_t>(nlist, 256);
       IndexOptions flat = o_;
       flat.spec = "Flat";
       staging_ = std::make_unique<internal::FlatIndex>(flat);
@@ -226,6 +229,13 @@ class FaissIndex final : public VectorIndex {
 
   bool NeedsRebuild() const override {
     if (staging_) return staging_->size() >= train_threshold_;
+    // A trained index that has since doubled asks to be retrained on everything it holds
+    // (lists fitted to the first vectors go stale as a catalogue grows, worse when data
+    // arrives sorted), until FAISS's training sample cap, after which more data adds nothing.
+    if (mode_ != Mode::kSlots && trained_on_ > 0 && trained_on_ < retrain_cap_ &&
+        present_.size() >= 2 * trained_on_) {
+      return true;
+    }
     size_t total = present_.size() + tombstones_;
     return mode_ == Mode::kSlots && tombstones_ > 1000 &&
            tombstones_ > o_.rebuild_tombstone_ratio * total;
@@ -276,6 +286,7 @@ class FaissIndex final : public VectorIndex {
     std::vector<uint64_t> present(n);
     if (!in->Read(present.data(), n * 8)) return Status::Corruption("id list is short");
     present_.insert(present.begin(), present.end());
+    trained_on_ = present_.size();  // not stored: growth is counted from here
     if (!in->Pod(&n) || n > in->remaining() / 9) return Status::Corruption("slot list");
     slot_ids_.resize(n);
     std::vector<uint8_t> dead(n);
@@ -336,6 +347,7 @@ class FaissIndex final : public VectorIndex {
     // Staged rows are already normalised for cosine.
     RECO_RETURN_IF_ERROR(AddNormalized(data.data(), labels.data(), ids.size()));
     staging_.reset();
+    trained_on_ = ids.size();
     return Status::OK();
   }
 
@@ -407,6 +419,8 @@ class FaissIndex final : public VectorIndex {
   Mode mode_ = Mode::kIdMap;
   std::unique_ptr<faiss::Index> index_;
   size_t train_threshold_ = 0;
+  size_t trained_on_ = 0;   // vectors the last training saw (0: trained elsewhere or never)
+  size_t retrain_cap_ = 0;  // FAISS samples at most this many for training
   std::unique_ptr<internal::FlatIndex> staging_;  // exact answers until trained
   std::unordered_set<uint64_t> present_;          // live ids once trained
   std::vector<uint64_t> slot_ids_;                // kSlots: slot -> id

@@ -437,6 +437,7 @@ Status Handle(engine::Engine* e, const v1::StatsRequest& req, v1::StatsResponse*
     out->set_train_epochs(s.train_epochs);
     out->set_train_loss(s.train_loss);
     out->set_trained_ms(s.trained_ms);
+    out->set_rebuild_pending(s.rebuild_pending);
   }
   resp->set_attribute_index_bytes(stats.attribute_index_bytes);
   resp->set_disk_bytes(stats.disk_bytes);

@@ -358,6 +358,44 @@ TEST(VectorIndex, UntrainedIndexAsksForARebuildInsteadOfTrainingInline) {
   EXPECT_EQ(got[0].id, 1100u);
 }
 
+TEST(VectorIndex, TrainedIndexAsksToBeRetrainedWhenItHasDoubled) {
+  IndexOptions o;
+  o.spec = "IVF16,Flat";
+  o.dim = 4;
+  o.train_threshold = 1000;
+  std::unique_ptr<VectorIndex> index;
+  ASSERT_TRUE(VectorIndex::Create(o, &index).ok());
+  auto x = RandomVectors(2600, 4, 13);
+  std::vector<uint64_t> ids(2600);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = i;
+  ASSERT_TRUE(index->Add(ids.data(), x.data(), 1000).ok());
+  ASSERT_TRUE(index->TrainNow().ok());
+  EXPECT_FALSE(index->NeedsRebuild());
+  ASSERT_TRUE(index->Add(ids.data() + 1000, x.data() + 1000 * 4, 999).ok());
+  EXPECT_FALSE(index->NeedsRebuild());  // 1,999 < 2 x 1,000
+  ASSERT_TRUE(index->Add(ids.data() + 1999, x.data() + 1999 * 4, 1).ok());
+  EXPECT_TRUE(index->NeedsRebuild());
+  // A rebuild (a fresh index given everything, then TrainNow) is trained on all 2,000.
+  std::unique_ptr<VectorIndex> fresh;
+  ASSERT_TRUE(VectorIndex::Create(o, &fresh).ok());
+  ASSERT_TRUE(fresh->Add(ids.data(), x.data(), 2000).ok());
+  ASSERT_TRUE(fresh->TrainNow().ok());
+  EXPECT_FALSE(fresh->NeedsRebuild());
+  ASSERT_TRUE(fresh->Add(ids.data() + 2000, x.data() + 2000 * 4, 600).ok());
+  EXPECT_FALSE(fresh->NeedsRebuild());
+  // Past FAISS's training sample (256 points per list, at least 256 x 256) it stops asking.
+  o.train_threshold = 70000;
+  std::unique_ptr<VectorIndex> big;
+  ASSERT_TRUE(VectorIndex::Create(o, &big).ok());
+  auto y = RandomVectors(140000, 4, 14);
+  std::vector<uint64_t> big_ids(140000);
+  for (size_t i = 0; i < big_ids.size(); ++i) big_ids[i] = i;
+  ASSERT_TRUE(big->Add(big_ids.data(), y.data(), 70000).ok());
+  ASSERT_TRUE(big->TrainNow().ok());
+  ASSERT_TRUE(big->Add(big_ids.data() + 70000, y.data() + 70000 * 4, 70000).ok());
+  EXPECT_FALSE(big->NeedsRebuild());
+}
+
 TEST(VectorIndex, HnswAsksForARebuildAfterManyRemovals) {
   auto index = Make("HNSW8", 4, Metric::kL2);
   auto x = RandomVectors(5000, 4, 12);

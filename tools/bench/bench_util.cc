@@ -608,7 +608,8 @@ void WaitUntilReady(engine::Engine* engine, const std::string& collection, uint6
     Check(engine->Stats(collection, &stats), "stats of " + collection);
     bool ready = true;
     for (const auto& s : stats.spaces) {
-      ready &= s.vectors == vectors && (s.trained || !ExpectTrained(s.index, vectors));
+      ready &= s.vectors == vectors && (s.trained || !ExpectTrained(s.index, vectors)) &&
+               !s.rebuild_pending;
     }
     if (ready) return;
     if (SecondsSince(start) > timeout_s) {

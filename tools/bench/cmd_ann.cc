@@ -64,6 +64,12 @@ int RunAnn(Args& args, Report& report) {
   const auto nprobes = args.IntList("nprobe", "1,2,4,8,16,32,64");
   const size_t limit = args.Int("limit", 0);
   const auto systems = args.StrList("systems", "engine,hnswlib,faiss", ',');
+  const auto indexes = args.StrList("indexes", "hnsw,ivf", ',');
+  auto index_wanted = [&](const char* name) {
+    return std::find(indexes.begin(), indexes.end(), name) != indexes.end();
+  };
+  const bool want_hnsw = index_wanted("hnsw"), want_ivf = index_wanted("ivf");
+  if (!want_hnsw && !want_ivf) Fail("--indexes takes hnsw, ivf or both");
   const int build_threads = static_cast<int>(args.Int("build-threads", 2));
   const std::string dir_base = args.Str("dir", "");
   const double ready_timeout = args.Double("ready-timeout", 1800);
@@ -134,7 +140,7 @@ int RunAnn(Args& args, Report& report) {
   using idx_t = faiss::Index::idx_t;
 
   std::unique_ptr<HnswlibIndex> hnswlib_index;
-  if (wants("hnswlib")) {
+  if (wants("hnswlib") && want_hnsw) {
     log("hnswlib: building " + hnsw_spec);
     hnswlib_index = std::make_unique<HnswlibIndex>(dim, nb, m, efc);
     SetOmpThreads(build_threads);
@@ -158,7 +164,7 @@ int RunAnn(Args& args, Report& report) {
     };
   };
   if (k > 1024) Fail("--k is at most 1024");
-  if (wants("faiss")) {
+  if (wants("faiss") && want_hnsw) {
     log("faiss: building " + hnsw_spec);
     faiss_hnsw = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dim), static_cast<int>(m),
                                                         faiss::METRIC_INNER_PRODUCT);
@@ -172,7 +178,8 @@ int RunAnn(Args& args, Report& report) {
         {"faiss", true,
          [fh, k](int64_t ef) { fh->hnsw.efSearch = static_cast<int>(std::max<size_t>(ef, k)); },
          faiss_search(fh)});
-
+  }
+  if (wants("faiss") && want_ivf) {
     log("faiss: building " + ivf_spec);
     faiss_quantizer = std::make_unique<faiss::IndexFlatIP>(static_cast<idx_t>(dim));
     faiss_ivf = std::make_unique<faiss::IndexIVFFlat>(faiss_quantizer.get(), dim, nlist,
@@ -196,10 +203,10 @@ int RunAnn(Args& args, Report& report) {
       std::string collection, spec;
       std::map<std::string, std::string> options;
     };
-    const std::vector<Target> targets = {
-        {"ann_hnsw", hnsw_spec, {{"ef_construction", std::to_string(efc)}}},
-        {"ann_ivf", ivf_spec, {}},
-    };
+    std::vector<Target> targets;
+    if (want_hnsw)
+      targets.push_back({"ann_hnsw", hnsw_spec, {{"ef_construction", std::to_string(efc)}}});
+    if (want_ivf) targets.push_back({"ann_ivf", ivf_spec, {}});
     for (const auto& t : targets) {
       log("engine: building " + t.spec);
       engine::CollectionConfig cc;
@@ -297,87 +304,91 @@ int RunAnn(Args& args, Report& report) {
   report.Note("ratio = baseline build time / this build time (> 1: faster than the baseline).");
   if (!engine_backends.empty()) report.Note("engine backends: " + engine_backends);
 
-  report.Table(hnsw_spec + " efConstruction " + std::to_string(efc) + ": recall@" +
-                   std::to_string(k) + " and queries/s, one thread, one query at a time",
-               {"ef", "engine R", "engine q/s", "engine p50 us", "hnswlib R", "hnswlib q/s",
-                "FAISS R", "FAISS q/s", "engine/hnswlib", "engine/FAISS"});
-  for (int64_t ef : efs) {
-    const Point e = Get(hnsw, "engine", ef), h = Get(hnsw, "hnswlib", ef),
-                f = Get(hnsw, "faiss", ef);
-    const double r_h = RatioOf(e, h), r_f = RatioOf(e, f);
-    report.Row({std::to_string(ef), Rec(e), Qps(e), e.recall < 0 ? "-" : Fixed(e.timing.p50_us, 0),
-                Rec(h), Qps(h), Rec(f), Qps(f), Ratio(r_h), Ratio(r_f)},
-               {{"result", "query"},
-                {"index", hnsw_spec},
-                {"ef", ef},
-                {"engine", PointJson(e)},
-                {"hnswlib", PointJson(h)},
-                {"faiss", PointJson(f)},
-                {"baseline", "hnswlib"},
-                {"ratio", std::isfinite(r_h) ? json(r_h) : json(nullptr)}});
-  }
-  report.Note("q/s: median of " + std::to_string(rounds) + " rounds (each at least " +
-              Fixed(min_seconds, 1) +
-              " s of passes over all queries), the systems interleaved within each round; "
-              "p50 = median per-query latency.");
-  // The headline: smallest ef whose engine recall >= 0.95.
-  auto first_at = [&](const Sweep& s, double target) -> int64_t {
+  if (want_hnsw) {
+    report.Table(hnsw_spec + " efConstruction " + std::to_string(efc) + ": recall@" +
+                     std::to_string(k) + " and queries/s, one thread, one query at a time",
+                 {"ef", "engine R", "engine q/s", "engine p50 us", "hnswlib R", "hnswlib q/s",
+                  "FAISS R", "FAISS q/s", "engine/hnswlib", "engine/FAISS"});
     for (int64_t ef : efs) {
-      auto it = s.find(ef);
-      if (it != s.end() && it->second.recall >= target) return ef;
+      const Point e = Get(hnsw, "engine", ef), h = Get(hnsw, "hnswlib", ef),
+                  f = Get(hnsw, "faiss", ef);
+      const double r_h = RatioOf(e, h), r_f = RatioOf(e, f);
+      report.Row(
+          {std::to_string(ef), Rec(e), Qps(e), e.recall < 0 ? "-" : Fixed(e.timing.p50_us, 0),
+           Rec(h), Qps(h), Rec(f), Qps(f), Ratio(r_h), Ratio(r_f)},
+          {{"result", "query"},
+           {"index", hnsw_spec},
+           {"ef", ef},
+           {"engine", PointJson(e)},
+           {"hnswlib", PointJson(h)},
+           {"faiss", PointJson(f)},
+           {"baseline", "hnswlib"},
+           {"ratio", std::isfinite(r_h) ? json(r_h) : json(nullptr)}});
     }
-    return -1;
-  };
-  if (hnsw.count("engine")) {
-    const int64_t ef95 = first_at(hnsw["engine"], 0.95);
-    if (ef95 < 0) {
-      report.Note("engine recall@" + std::to_string(k) + " stays below 0.95 for every ef given.");
-      report.Json({{"result", "headline"}, {"ef", nullptr}});
-    } else {
-      const Point e = Get(hnsw, "engine", ef95), h = Get(hnsw, "hnswlib", ef95);
-      const double r = RatioOf(e, h);
-      report.Note("headline: smallest ef with engine recall >= 0.95 is " + std::to_string(ef95) +
-                  ": engine " + Count(e.timing.qps) + " q/s (recall " + Fixed(e.recall, 3) +
-                  ") vs hnswlib " + Qps(h) + " q/s (recall " + Rec(h) + ") = " + Ratio(r) + ".");
-      const int64_t h95 = hnsw.count("hnswlib") ? first_at(hnsw["hnswlib"], 0.95) : -1;
-      double r_same = NAN;
-      if (h95 > 0) {
-        r_same = RatioOf(e, Get(hnsw, "hnswlib", h95));
-        report.Note("at recall >= 0.95 each: engine ef " + std::to_string(ef95) +
-                    " vs hnswlib ef " + std::to_string(h95) + " (" +
-                    Qps(Get(hnsw, "hnswlib", h95)) + " q/s) = " + Ratio(r_same) + ".");
+    report.Note("q/s: median of " + std::to_string(rounds) + " rounds (each at least " +
+                Fixed(min_seconds, 1) +
+                " s of passes over all queries), the systems interleaved within each round; "
+                "p50 = median per-query latency.");
+    // The headline: smallest ef whose engine recall >= 0.95.
+    auto first_at = [&](const Sweep& s, double target) -> int64_t {
+      for (int64_t ef : efs) {
+        auto it = s.find(ef);
+        if (it != s.end() && it->second.recall >= target) return ef;
       }
-      report.Json(
-          {{"result", "headline"},
-           {"ef", ef95},
-           {"engine_qps", e.timing.qps},
-           {"engine_recall", e.recall},
-           {"hnswlib_qps", h.recall < 0 ? json(nullptr) : json(h.timing.qps)},
-           {"hnswlib_recall", h.recall < 0 ? json(nullptr) : json(h.recall)},
-           {"ratio", std::isfinite(r) ? json(r) : json(nullptr)},
-           {"ratio_at_equal_recall", std::isfinite(r_same) ? json(r_same) : json(nullptr)}});
+      return -1;
+    };
+    if (hnsw.count("engine")) {
+      const int64_t ef95 = first_at(hnsw["engine"], 0.95);
+      if (ef95 < 0) {
+        report.Note("engine recall@" + std::to_string(k) + " stays below 0.95 for every ef given.");
+        report.Json({{"result", "headline"}, {"ef", nullptr}});
+      } else {
+        const Point e = Get(hnsw, "engine", ef95), h = Get(hnsw, "hnswlib", ef95);
+        const double r = RatioOf(e, h);
+        report.Note("headline: smallest ef with engine recall >= 0.95 is " + std::to_string(ef95) +
+                    ": engine " + Count(e.timing.qps) + " q/s (recall " + Fixed(e.recall, 3) +
+                    ") vs hnswlib " + Qps(h) + " q/s (recall " + Rec(h) + ") = " + Ratio(r) + ".");
+        const int64_t h95 = hnsw.count("hnswlib") ? first_at(hnsw["hnswlib"], 0.95) : -1;
+        double r_same = NAN;
+        if (h95 > 0) {
+          r_same = RatioOf(e, Get(hnsw, "hnswlib", h95));
+          report.Note("at recall >= 0.95 each: engine ef " + std::to_string(ef95) +
+                      " vs hnswlib ef " + std::to_string(h95) + " (" +
+                      Qps(Get(hnsw, "hnswlib", h95)) + " q/s) = " + Ratio(r_same) + ".");
+        }
+        report.Json(
+            {{"result", "headline"},
+             {"ef", ef95},
+             {"engine_qps", e.timing.qps},
+             {"engine_recall", e.recall},
+             {"hnswlib_qps", h.recall < 0 ? json(nullptr) : json(h.timing.qps)},
+             {"hnswlib_recall", h.recall < 0 ? json(nullptr) : json(h.recall)},
+             {"ratio", std::isfinite(r) ? json(r) : json(nullptr)},
+             {"ratio_at_equal_recall", std::isfinite(r_same) ? json(r_same) : json(nullptr)}});
+      }
     }
   }
-
-  report.Table(ivf_spec + ": recall@" + std::to_string(k) + " and queries/s, one thread",
-               {"nprobe", "engine R", "engine q/s", "engine p50 us", "FAISS R", "FAISS q/s",
-                "engine/FAISS"});
-  for (int64_t np : nprobes) {
-    const Point e = Get(ivf, "engine", np), f = Get(ivf, "faiss", np);
-    const double r = RatioOf(e, f);
-    report.Row({std::to_string(np), Rec(e), Qps(e), e.recall < 0 ? "-" : Fixed(e.timing.p50_us, 0),
-                Rec(f), Qps(f), Ratio(r)},
-               {{"result", "query"},
-                {"index", ivf_spec},
-                {"nprobe", np},
-                {"engine", PointJson(e)},
-                {"faiss", PointJson(f)},
-                {"baseline", "faiss"},
-                {"ratio", std::isfinite(r) ? json(r) : json(nullptr)}});
+  if (want_ivf) {
+    report.Table(ivf_spec + ": recall@" + std::to_string(k) + " and queries/s, one thread",
+                 {"nprobe", "engine R", "engine q/s", "engine p50 us", "FAISS R", "FAISS q/s",
+                  "engine/FAISS"});
+    for (int64_t np : nprobes) {
+      const Point e = Get(ivf, "engine", np), f = Get(ivf, "faiss", np);
+      const double r = RatioOf(e, f);
+      report.Row({std::to_string(np), Rec(e), Qps(e),
+                  e.recall < 0 ? "-" : Fixed(e.timing.p50_us, 0), Rec(f), Qps(f), Ratio(r)},
+                 {{"result", "query"},
+                  {"index", ivf_spec},
+                  {"nprobe", np},
+                  {"engine", PointJson(e)},
+                  {"faiss", PointJson(f)},
+                  {"baseline", "faiss"},
+                  {"ratio", std::isfinite(r) ? json(r) : json(nullptr)}});
+    }
+    report.Note(
+        "FAISS IVF is trained on all base vectors; the engine trains on what it holds when "
+        "the space reaches its training threshold.");
   }
-  report.Note(
-      "FAISS IVF is trained on all base vectors; the engine trains on what it holds when "
-      "the space reaches its training threshold.");
   report.End();
   return 0;
 }

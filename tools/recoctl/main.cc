@@ -1152,6 +1152,7 @@ int StatsCommand(const Context& ctx, const std::vector<std::string>& words) {
                         {"backend", s.backend()},
                         {"trained", s.trained()},
                         {"tombstones", s.tombstones()},
+                        {"rebuild_pending", s.rebuild_pending()},
                         {"memory_bytes", s.memory_bytes()},
                         {"snapshot_seq", s.snapshot_seq()},
                         {"fingerprint", s.fingerprint()},
