@@ -386,8 +386,9 @@ int RunAnn(Args& args, Report& report) {
                   {"ratio", std::isfinite(r) ? json(r) : json(nullptr)}});
     }
     report.Note(
-        "FAISS IVF is trained on all base vectors; the engine trains on what it holds when "
-        "the space reaches its training threshold.");
+        "FAISS IVF is trained on all base vectors at once; the engine trains on what it holds "
+        "when the space reaches its training threshold, then retrains in the background on "
+        "everything it holds each time the space has doubled (up to FAISS's training sample).");
   }
   report.End();
   return 0;
