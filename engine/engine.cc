@@ -21,47 +21,28 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/config_codec.h"
+#include "engine/feedback.h"
 #include "engine/feedback_stats.h"
+#include "engine/internal.h"
+#include "engine/learning.h"
 #include "engine/plugin_host.h"
 #include "filter/filter.h"
 #include "index/vector_index.h"
 #include "recommend/bpr_mf.h"
-#include "recommend/ease.h"
-#include "recommend/evaluation.h"
-#include "recommend/hybrid.h"
-#include "recommend/item_knn.h"
-#include "recommend/most_popular.h"
-#include "recommend/profile.h"
-#include "recommend/split.h"
 #include "storage/store.h"
 
 namespace reco {
 namespace engine {
 namespace {
 
+using namespace internal;
 namespace fs = std::filesystem;
 
-constexpr size_t kMaxIdBytes = 1024;       // longest external id
 constexpr size_t kMaxTextBytes = 1 << 20;  // longest text content
 constexpr size_t kMaxSpaces = 32;          // spaces per collection
 constexpr size_t kRebuildChunk = 4096;     // vectors per index Add while (re)building
 constexpr uint32_t kMaxEf = 100000;
 constexpr uint32_t kMaxNprobe = 1000000;
-// A collaborative space's user vectors live in storage space (its storage id | this bit),
-// keyed by user id: never an index, read one at a time by Recommend.
-constexpr uint32_t kUserVectors = 0x80000000u;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
-
-void Warn(const std::string& message) {
-  std::fprintf(stderr, "reco: warning: %s\n", message.c_str());
-}
 
 // A filter's ids as the index layer sees them.
 class IdSetFilter final : public index::IdFilter {
@@ -113,70 +94,6 @@ class ExcludingFilter final : public index::IdFilter {
   const std::unordered_set<uint64_t>& excluded_;
   const std::unordered_map<uint64_t, std::string>& all_;
   size_t count_ = 0;
-};
-
-struct Space {
-  SpaceConfig config;
-  uint32_t number = 0;                // position in the config: the storage key
-  index::IndexOptions index_options;  // what the index is (re)built with
-  uint32_t storage = 0;               // where its vectors live in storage (see StorageLayout)
-  // Null for plugin "none". Shared so that a request embedding outside the collection lock
-  // keeps the instance alive if a re-embed swaps it meanwhile.
-  std::shared_ptr<Embedder> embedder;
-  std::string embedder_error;  // why there is no embedder for a plugin space
-  std::unique_ptr<index::VectorIndex> index;
-  std::atomic<uint64_t> snapshot_seq{0};  // change seq of the newest index file (0: none)
-  // Re-embed progress (Engine::Reembed).
-  std::atomic<int> reembed_state{0};  // 0 idle, 1 running, 2 failed, 3 done
-  std::atomic<uint64_t> reembed_done{0};
-  std::atomic<uint64_t> reembed_total{0};
-  std::string reembed_error;  // guarded by the collection lock
-  // Collaborative training progress (Engine::Train), for plugin "collaborative" spaces.
-  std::atomic<int> train_state{0};  // 0 idle, 1 running, 2 failed, 3 done
-  std::atomic<uint32_t> train_epoch{0};
-  std::atomic<uint32_t> train_epochs{0};
-  std::atomic<double> train_loss{0};
-  std::atomic<int64_t> trained_ms{0};  // when the last training finished (0: not since start)
-  std::string train_error;             // guarded by the collection lock
-};
-
-// A space whose vectors come from training on events (plugin "collaborative").
-bool IsLearned(const Space& s) { return s.config.plugin == "collaborative"; }
-
-struct Collection {
-  storage::CollectionRecord record;
-  CollectionConfig config;
-  StorageLayout layout;
-  std::vector<std::unique_ptr<Space>> spaces;
-  // Writers (upsert, delete, index swaps) hold it exclusively; readers share it.
-  mutable std::shared_mutex mu;
-  uint64_t next_item_id = 1;
-  uint64_t change_seq = 0;                                 // last write batch applied
-  std::unordered_map<uint64_t, std::string> external_ids;  // internal -> external id
-  filter::AttributeIndex attributes;
-  bool dropped = false;
-  int64_t last_snapshot_ms = 0;
-  int64_t last_retention_ms = 0;
-  std::map<std::string, uint8_t> event_type_index;  // name -> number stored with events
-  std::set<uint8_t> click_types, conversion_types;  // attributed to impressions
-  std::mutex users_mu;                              // serialises new user ids
-  uint64_t next_user_id = 1;
-  std::atomic<uint64_t> events_since_train{0};  // events stored since the last training
-  int64_t opened_ms = 0;                        // when this process opened it
-
-  const Space* FindSpace(const std::string& name) const {
-    if (name.empty()) return spaces.empty() ? nullptr : spaces.front().get();
-    for (const auto& s : spaces) {
-      if (s->config.name == name) return s.get();
-    }
-    return nullptr;
-  }
-
-  std::string SpaceNames() const {
-    std::string out;
-    for (const auto& s : spaces) out += (out.empty() ? "" : ", ") + s->config.name;
-    return out;
-  }
 };
 
 Status ParseIndexOptions(const SpaceConfig& sc, index::IndexOptions* io) {
@@ -236,6 +153,7 @@ class EngineImpl final : public Engine {
     storage::StoreOptions so;
     so.sync = options_.sync_writes;
     RECO_RETURN_IF_ERROR(storage::Store::Open(DbDir(options_.data_dir), so, &store_));
+    feedback_ = std::make_unique<FeedbackLog>(store_.get());
     std::vector<storage::CollectionRecord> records;
     RECO_RETURN_IF_ERROR(store_->ListCollections(&records));
     for (auto& record : records) {
@@ -820,10 +738,6 @@ class EngineImpl final : public Engine {
     return true;
   }
 
-  static Status NotFoundCollection(const std::string& name) {
-    return Status::NotFound("collection " + Quote(name) + " does not exist");
-  }
-
   static std::string ItemContext(size_t i, const ItemInput& in) {
     return "item " + std::to_string(i) + " (id " + Quote(in.id.substr(0, 64)) + ")";
   }
@@ -927,12 +841,6 @@ class EngineImpl final : public Engine {
     pick(c->config.conversion_types, "purchase", &c->conversion_types);
   }
 
-  std::string EventTypeNames(const Collection& c) const {
-    std::string out;
-    for (const auto& t : c.config.event_types) out += (out.empty() ? "" : ", ") + t.name;
-    return out;
-  }
-
   Status AddEvents(const std::string& collection, const std::vector<EventInput>& events,
                    EventsResult* result) override {
     *result = EventsResult();
@@ -949,7 +857,7 @@ class EngineImpl final : public Engine {
     for (size_t i = 0; i < events.size(); ++i) {
       const EventInput& e = events[i];
       const std::string ctx = "event " + std::to_string(i);
-      if (!e.request_id.empty() && !ParseRequestId(e.request_id, &requests[i])) {
+      if (!e.request_id.empty() && !FeedbackLog::ParseRequestId(e.request_id, &requests[i])) {
         return Status::InvalidArgument(ctx + ": request id '" + e.request_id +
                                        "' is not one a recommendation returned (16 hex digits)");
       }
@@ -1027,7 +935,7 @@ class EngineImpl final : public Engine {
     }
     std::vector<storage::AttributionRecord> attributions;
     if (!c->click_types.empty() || !c->conversion_types.empty()) {
-      RECO_RETURN_IF_ERROR(Attribute(*c, records, requests, &attributions));
+      RECO_RETURN_IF_ERROR(feedback_->Attribute(*c, records, requests, &attributions));
     }
     RECO_RETURN_IF_ERROR(
         store_->WriteEventsAttributed(c->record.id, new_users, next, records, attributions));
@@ -1145,112 +1053,11 @@ class EngineImpl final : public Engine {
     RECO_RETURN_IF_ERROR(Rank(q, &c, &out->items, &iids));
     if (!q.log || q.user.empty() || iids.empty()) return Status::OK();
     out->variant = q.variant.empty() ? out->items.front().source : q.variant;
-    Status st = LogImpression(c.get(), q.user, out->variant, iids, &out->request_id);
+    Status st = feedback_->LogImpression(c.get(), q.user, out->variant, iids, &out->request_id);
     if (!st.ok()) {
       // The answer stands; only its feedback cannot be counted.
       Warn("logging a recommendation for user '" + q.user + "': " + st.message());
       out->variant.clear();
-    }
-    return Status::OK();
-  }
-
-  // Writes a served list as an impression under a fresh request id (introducing the user when
-  // new, as events do).
-  Status LogImpression(Collection* c, const std::string& user, const std::string& variant,
-                       const std::vector<uint64_t>& items, std::string* request_id) {
-    if (user.size() > kMaxIdBytes) return Status::InvalidArgument("user id is too long");
-    std::lock_guard<std::mutex> users(c->users_mu);
-    if (c->dropped) return NotFoundCollection(c->config.name);
-    std::vector<std::pair<std::string, uint64_t>> new_users;
-    uint64_t next = c->next_user_id;
-    storage::ImpressionRecord r;
-    Status st = store_->LookupUser(c->record.id, user, &r.user);
-    if (st.IsNotFound()) {
-      r.user = next++;
-      new_users.emplace_back(user, r.user);
-    } else if (!st.ok()) {
-      return st;
-    }
-    {
-      std::lock_guard<std::mutex> lock(request_mu_);
-      do {
-        r.request = request_rng_();
-      } while (r.request == 0);
-    }
-    r.time_ms = NowMs();
-    r.variant = variant;
-    r.items = items;
-    RECO_RETURN_IF_ERROR(store_->WriteImpression(c->record.id, new_users, next, r));
-    c->next_user_id = next;
-    *request_id = RequestIdString(r.request);
-    return Status::OK();
-  }
-
-  static std::string RequestIdString(uint64_t request) {
-    char buf[17];
-    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(request));
-    return buf;
-  }
-
-  static bool ParseRequestId(const std::string& s, uint64_t* request) {
-    if (s.size() != 16 || s.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
-      return false;
-    }
-    *request = std::stoull(s, nullptr, 16);
-    return *request != 0;
-  }
-
-  // The clicks and conversions among `records` that answer a logged impression of their item:
-  // the impression named by the event's request id, or else the user's latest impression of
-  // the item within the metric's window. Each (request, item, metric) counts once, ever.
-  // The caller holds c.users_mu (attribution check and write are serialised).
-  Status Attribute(const Collection& c, const std::vector<storage::EventRecord>& records,
-                   const std::vector<uint64_t>& requests,
-                   std::vector<storage::AttributionRecord>* out) {
-    constexpr int64_t kSkewMs = 60000;  // an event may be stamped a little before its impression
-    std::set<std::tuple<uint64_t, uint64_t, int>> taken;
-    for (size_t i = 0; i < records.size(); ++i) {
-      const storage::EventRecord& e = records[i];
-      for (auto metric :
-           {storage::FeedbackMetric::kClicks, storage::FeedbackMetric::kConversions}) {
-        const bool click = metric == storage::FeedbackMetric::kClicks;
-        if (!(click ? c.click_types : c.conversion_types).count(e.type)) continue;
-        const int64_t window =
-            int64_t{click ? c.config.click_window_hours : c.config.conversion_window_hours} *
-            3600000;
-        auto fits = [&](const storage::ImpressionRecord& imp) {
-          return imp.user == e.user && e.time_ms + kSkewMs >= imp.time_ms &&
-                 e.time_ms - imp.time_ms <= window &&
-                 std::find(imp.items.begin(), imp.items.end(), e.item) != imp.items.end();
-        };
-        storage::ImpressionRecord found;
-        bool have = false;
-        if (requests[i] != 0) {
-          Status st = store_->GetImpression(c.record.id, requests[i], &found);
-          if (!st.ok() && !st.IsNotFound()) return st;
-          have = st.ok() && fits(found);
-        } else {
-          RECO_RETURN_IF_ERROR(store_->ScanUserImpressions(
-              c.record.id, e.user, e.time_ms - window, [&](const storage::ImpressionRecord& imp) {
-                if (imp.time_ms > e.time_ms + kSkewMs) return true;  // later than the event
-                if (!fits(imp)) return true;
-                found = imp;
-                have = true;
-                return false;
-              }));
-        }
-        if (!have) continue;
-        storage::AttributionRecord a;
-        a.request = found.request;
-        a.item = e.item;
-        a.metric = metric;
-        a.impression_time_ms = found.time_ms;
-        a.variant = found.variant;
-        if (!taken.emplace(a.request, a.item, static_cast<int>(metric)).second) continue;
-        bool counted = false;
-        RECO_RETURN_IF_ERROR(store_->HasAttribution(c.record.id, a, &counted));
-        if (!counted) out->push_back(std::move(a));
-      }
     }
     return Status::OK();
   }
@@ -1557,153 +1364,23 @@ class EngineImpl final : public Engine {
 
   // ---- analytics ----
 
-  // Sums the feedback counters of the last `days` days into per-variant and per-item tallies.
-  struct Tally {
-    uint64_t requests = 0, impressions = 0, clicks = 0, conversions = 0;
-    std::unordered_map<uint64_t, std::array<uint64_t, 3>> items;  // impressions, clicks, conv.
-  };
-
-  Status FeedbackTallies(const Collection& c, uint32_t days, const std::string& only,
-                         std::map<std::string, Tally>* out) {
-    const int32_t today = static_cast<int32_t>(NowMs() / 86400000);
-    return store_->ScanFeedback(c.record.id, today - static_cast<int32_t>(days) + 1, today,
-                                [&](int32_t, storage::FeedbackMetric metric,
-                                    const std::string& variant, uint64_t item, uint64_t n) {
-                                  if (!only.empty() && variant != only) return;
-                                  Tally& t = (*out)[variant];
-                                  switch (metric) {
-                                    case storage::FeedbackMetric::kRequests:
-                                      t.requests += n;
-                                      return;
-                                    case storage::FeedbackMetric::kImpressions:
-                                      t.impressions += n;
-                                      t.items[item][0] += n;
-                                      return;
-                                    case storage::FeedbackMetric::kClicks:
-                                      t.clicks += n;
-                                      t.items[item][1] += n;
-                                      return;
-                                    case storage::FeedbackMetric::kConversions:
-                                      t.conversions += n;
-                                      t.items[item][2] += n;
-                                      return;
-                                  }
-                                });
-  }
-
-  VariantFeedback Summarise(const std::string& name, const Tally& t, uint64_t catalogue, double z) {
-    VariantFeedback v;
-    v.variant = name;
-    v.requests = t.requests;
-    v.impressions = t.impressions;
-    v.clicks = t.clicks;
-    v.conversions = t.conversions;
-    const double n = static_cast<double>(t.impressions);
-    v.ctr = n > 0 ? std::min(1.0, t.clicks / n) : 0;
-    v.conversion_rate = n > 0 ? std::min(1.0, t.conversions / n) : 0;
-    WilsonInterval(std::min(t.clicks, t.impressions), t.impressions, z, &v.ctr_low, &v.ctr_high);
-    WilsonInterval(std::min(t.conversions, t.impressions), t.impressions, z, &v.conversion_low,
-                   &v.conversion_high);
-    std::vector<uint64_t> counts;
-    counts.reserve(catalogue);
-    for (const auto& [iid, c] : t.items) {
-      if (c[0] > 0) counts.push_back(c[0]);
-    }
-    v.items_shown = counts.size();
-    v.coverage = catalogue > 0 ? std::min(1.0, double(counts.size()) / double(catalogue)) : 0;
-    if (counts.size() < catalogue) counts.resize(catalogue, 0);  // items never shown
-    v.gini = Gini(std::move(counts));
-    return v;
-  }
-
-  Status CheckConfidence(double confidence) {
-    if (!(confidence >= 0.5 && confidence < 1)) {
-      return Status::OutOfRange("confidence must be in [0.5, 1)");
-    }
-    return Status::OK();
-  }
-
   Status Feedback(const FeedbackQuery& q, FeedbackReport* out) override {
     *out = FeedbackReport();
     std::shared_ptr<Collection> c;
     RECO_RETURN_IF_ERROR(Find(q.collection, &c));
-    if (q.days == 0 || q.days > 36500) return Status::OutOfRange("days must be 1..36500");
     if (q.k > options_.max_k) {
       return Status::OutOfRange("k is outside 0.." + std::to_string(options_.max_k));
     }
-    RECO_RETURN_IF_ERROR(CheckConfidence(q.confidence));
-    const double z = NormalQuantileTwoSided(q.confidence);
     std::shared_lock<std::shared_mutex> lock(c->mu);
-    std::map<std::string, Tally> tallies;
-    RECO_RETURN_IF_ERROR(FeedbackTallies(*c, q.days, q.variant, &tallies));
-    out->catalogue_items = c->external_ids.size();
-    Tally all;
-    for (const auto& [name, t] : tallies) {
-      out->variants.push_back(Summarise(name, t, out->catalogue_items, z));
-      all.requests += t.requests;
-      all.impressions += t.impressions;
-      all.clicks += t.clicks;
-      all.conversions += t.conversions;
-      for (const auto& [iid, counts] : t.items) {
-        for (int m = 0; m < 3; ++m) all.items[iid][m] += counts[m];
-      }
-    }
-    out->total = Summarise(q.variant.empty() ? "all" : q.variant, all, out->catalogue_items, z);
-    std::vector<std::pair<uint64_t, std::array<uint64_t, 3>>> ranked(all.items.begin(),
-                                                                     all.items.end());
-    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-      return a.second[0] != b.second[0] ? a.second[0] > b.second[0] : a.first < b.first;
-    });
-    for (const auto& [iid, counts] : ranked) {
-      if (out->items.size() >= q.k) break;
-      auto it = c->external_ids.find(iid);
-      if (it == c->external_ids.end()) continue;  // deleted since
-      ItemFeedback f;
-      f.id = it->second;
-      f.impressions = counts[0];
-      f.clicks = counts[1];
-      f.conversions = counts[2];
-      f.ctr = counts[0] ? std::min(1.0, double(counts[1]) / double(counts[0])) : 0;
-      f.conversion_rate = counts[0] ? std::min(1.0, double(counts[2]) / double(counts[0])) : 0;
-      out->items.push_back(std::move(f));
-    }
-    return Status::OK();
+    return feedback_->Report(*c, q, out);
   }
 
   Status AbTest(const AbQuery& q, AbReport* out) override {
     *out = AbReport();
     std::shared_ptr<Collection> c;
     RECO_RETURN_IF_ERROR(Find(q.collection, &c));
-    if (q.a.empty() || q.b.empty() || q.a == q.b) {
-      return Status::InvalidArgument("an A/B test needs two different variants");
-    }
-    if (q.days == 0 || q.days > 36500) return Status::OutOfRange("days must be 1..36500");
-    RECO_RETURN_IF_ERROR(CheckConfidence(q.confidence));
-    const double z = NormalQuantileTwoSided(q.confidence);
     std::shared_lock<std::shared_mutex> lock(c->mu);
-    std::map<std::string, Tally> tallies;
-    RECO_RETURN_IF_ERROR(FeedbackTallies(*c, q.days, "", &tallies));
-    std::string known;
-    for (const auto& [name, t] : tallies) known += (known.empty() ? "" : ", ") + name;
-    for (const std::string* v : {&q.a, &q.b}) {
-      if (!tallies.count(*v)) {
-        return Status::NotFound("variant '" + *v + "' served no recommendation in the last " +
-                                std::to_string(q.days) +
-                                " days (variants: " + (known.empty() ? "none" : known) + ")");
-      }
-    }
-    const uint64_t catalogue = c->external_ids.size();
-    const Tally& a = tallies[q.a];
-    const Tally& b = tallies[q.b];
-    out->confidence = q.confidence;
-    out->a = Summarise(q.a, a, catalogue, z);
-    out->b = Summarise(q.b, b, catalogue, z);
-    out->metrics.push_back(CompareRates("ctr", std::min(a.clicks, a.impressions), a.impressions,
-                                        std::min(b.clicks, b.impressions), b.impressions, z));
-    out->metrics.push_back(CompareRates("conversion_rate", std::min(a.conversions, a.impressions),
-                                        a.impressions, std::min(b.conversions, b.impressions),
-                                        b.impressions, z));
-    return Status::OK();
+    return feedback_->Ab(*c, q, out);
   }
 
   Status TopItems(const std::string& collection, const std::string& type, uint32_t days, uint32_t k,
@@ -1793,249 +1470,11 @@ class EngineImpl final : public Engine {
 
   // The collection's events as dense interactions (user and item numbers in order of first
   // appearance), weighted by event type (x rating value). Items must still exist.
-  Status Interactions(const Collection& c, const std::vector<std::string>& types,
-                      std::vector<recommend::Interaction>* out, std::vector<uint64_t>* items,
-                      uint32_t* num_users, std::vector<uint64_t>* users = nullptr) {
-    std::set<uint8_t> wanted;
-    for (const auto& t : types) {
-      auto it = c.event_type_index.find(t);
-      if (it == c.event_type_index.end()) {
-        return Status::InvalidArgument("unknown event type '" + t +
-                                       "' (types: " + EventTypeNames(c) + ")");
-      }
-      wanted.insert(it->second);
-    }
-    std::unordered_map<uint64_t, uint32_t> user_of, item_of;
-    out->clear();
-    items->clear();
-    RECO_RETURN_IF_ERROR(store_->ScanEvents(c.record.id, [&](const storage::EventRecord& e) {
-      if (!wanted.empty() && !wanted.count(e.type)) return;
-      if (!c.external_ids.count(e.item)) return;
-      auto [u, new_user] = user_of.try_emplace(e.user, static_cast<uint32_t>(user_of.size()));
-      if (new_user && users != nullptr) users->push_back(e.user);
-      auto [i, new_item] = item_of.try_emplace(e.item, static_cast<uint32_t>(item_of.size()));
-      if (new_item) items->push_back(e.item);
-      const EventType& t =
-          c.config.event_types[std::min<size_t>(e.type, c.config.event_types.size() - 1)];
-      recommend::Interaction in;
-      in.user = u->second;
-      in.item = i->second;
-      in.value = static_cast<float>(t.weight * (t.name == "rating" ? e.value : 1.0));
-      in.time = e.time_ms;
-      out->push_back(in);
-    }));
-    *num_users = static_cast<uint32_t>(user_of.size());
-    return Status::OK();
-  }
-
-  // The vectors of every content space (a plugin or "none" space, not a learned one) for the
-  // dense items of an evaluation, one table per space holding any of them.
-  Status ContentTables(const Collection& c, const std::vector<uint64_t>& items,
-                       std::vector<recommend::ItemVectorTable>* out) {
-    out->clear();
-    std::unordered_map<uint64_t, uint32_t> dense;
-    for (size_t i = 0; i < items.size(); ++i) dense[items[i]] = static_cast<uint32_t>(i);
-    for (const auto& s : c.spaces) {
-      if (IsLearned(*s)) continue;
-      recommend::ItemVectorTable t;
-      t.name = s->config.name;
-      t.dim = s->config.dim;
-      t.vectors.assign(items.size() * size_t{t.dim}, 0.0f);
-      t.present.assign(items.size(), 0);
-      size_t found = 0;
-      RECO_RETURN_IF_ERROR(store_->ScanVectors(
-          c.record.id, s->storage, [&](uint64_t iid, const float* values, size_t dim) {
-            auto it = dense.find(iid);
-            if (it == dense.end() || dim != t.dim) return;
-            std::copy(values, values + dim, t.vectors.begin() + size_t{it->second} * dim);
-            t.present[it->second] = 1;
-            ++found;
-          }));
-      if (found > 0) out->push_back(std::move(t));
-    }
-    return Status::OK();
-  }
-
   Status Evaluate(const EvalRequest& r, std::vector<EvalResult>* out) override {
     out->clear();
     std::shared_ptr<Collection> c;
     RECO_RETURN_IF_ERROR(Find(r.collection, &c));
-    if (r.k == 0 || r.k > 1000) return Status::OutOfRange("k must be 1..1000");
-    static const std::vector<std::string> kAll = {"most-popular", "item-knn",        "ease",  "bpr",
-                                                  "content",      "history-profile", "hybrid"};
-    std::vector<std::string> strategies = r.strategies;
-    if (strategies.empty()) strategies = kAll;
-    for (const auto& name : strategies) {
-      if (std::find(kAll.begin(), kAll.end(), name) == kAll.end()) {
-        return Status::InvalidArgument("unknown strategy '" + name +
-                                       "' (most-popular, item-knn, ease, bpr, content, "
-                                       "history-profile, hybrid)");
-      }
-    }
-    auto wants = [&](const char* name) {
-      return std::find(strategies.begin(), strategies.end(), name) != strategies.end();
-    };
-    std::vector<recommend::Interaction> interactions;
-    std::vector<uint64_t> items;
-    std::vector<recommend::ItemVectorTable> content;
-    uint32_t num_users = 0;
-    {
-      std::shared_lock<std::shared_mutex> lock(c->mu);
-      RECO_RETURN_IF_ERROR(Interactions(*c, r.event_types, &interactions, &items, &num_users));
-      if (wants("content") || wants("history-profile") || wants("hybrid")) {
-        RECO_RETURN_IF_ERROR(ContentTables(*c, items, &content));
-      }
-    }
-    if (interactions.empty()) {
-      return Status::FailedPrecondition("collection " + Quote(r.collection) +
-                                        " has no events to evaluate on");
-    }
-    recommend::Split split;
-    const uint32_t num_items = static_cast<uint32_t>(items.size());
-    if (r.protocol == "random-80-10-10") {
-      recommend::RandomSplitOptions o;
-      o.seed = r.seed;
-      RECO_RETURN_IF_ERROR(recommend::RandomSplit(num_users, num_items, interactions, o, &split));
-    } else if (r.protocol == "leave-last-out") {
-      RECO_RETURN_IF_ERROR(
-          recommend::LeaveLastOutSplit(num_users, num_items, interactions, {}, &split));
-    } else {
-      return Status::InvalidArgument("unknown protocol '" + r.protocol +
-                                     "' (random-80-10-10, leave-last-out)");
-    }
-    recommend::SplitMatrices data;
-    RECO_RETURN_IF_ERROR(recommend::BuildSplitMatrices(split, recommend::MatrixOptions(), &data));
-    const recommend::EvalPart part =
-        r.on_valid ? recommend::EvalPart::kValid : recommend::EvalPart::kTest;
-    recommend::EvalOptions eo;
-    eo.k = r.k;
-    const std::string no_content =
-        "the collection has no content vectors for its evaluated items (a plugin or \"none\" "
-        "space with vectors)";
-
-    // Every strategy is fitted on the train part only, in this run.
-    recommend::BprOptions bpr_options;
-    bpr_options.seed = r.seed;
-    std::map<std::string, std::unique_ptr<recommend::Recommender>> models;
-    std::map<std::string, std::string> errors;
-    std::map<std::string, recommend::ModelResult> results;
-    for (const auto& name : strategies) {
-      if (name == "most-popular") models[name] = std::make_unique<recommend::MostPopular>();
-      if (name == "item-knn") models[name] = std::make_unique<recommend::ItemKnn>();
-      if (name == "ease") models[name] = std::make_unique<recommend::Ease>();
-      if (name == "bpr") models[name] = std::make_unique<recommend::BprMf>(bpr_options);
-      if (name == "content") {
-        if (content.empty()) {
-          errors[name] = no_content;
-          continue;
-        }
-        recommend::VectorProfileOptions o;
-        o.name = "content";
-        models[name] = std::make_unique<recommend::VectorProfile>(content, o);
-      }
-    }
-    std::vector<recommend::Recommender*> plain;
-    std::vector<std::string> plain_names;
-    for (auto& [name, model] : models) {
-      plain.push_back(model.get());
-      plain_names.push_back(name);
-    }
-    auto fitted = recommend::FitAndEvaluate(plain, data, part, eo);
-    for (size_t i = 0; i < fitted.size(); ++i) results[plain_names[i]] = std::move(fitted[i]);
-
-    // history-profile: what Recommend does for a user — a recency-weighted profile of their
-    // latest events over every vector space, here the content spaces and the item vectors of
-    // a BPR-MF model trained on the train part (the collaborative space, without leakage).
-    if (wants("history-profile")) {
-      const auto start = std::chrono::steady_clock::now();
-      recommend::BprMf bpr(bpr_options);
-      recommend::ModelResult result;
-      result.status = bpr.Fit(data.train);
-      std::vector<recommend::ItemVectorTable> tables = content;
-      if (result.status.ok()) {
-        recommend::ItemVectorTable learned;
-        learned.name = "collaborative";
-        if (bpr.ItemVectors(&learned.vectors, &learned.dim)) tables.push_back(std::move(learned));
-        recommend::VectorProfileOptions o;
-        o.name = "history-profile";
-        o.half_life = 14.0 * 86400000.0;  // Recommend's default, in event milliseconds
-        o.history = 50;
-        recommend::VectorProfile profile(std::move(tables), o);
-        result.status = profile.SetTimes(split.train);
-        if (result.status.ok()) result.status = profile.Fit(data.train);
-        result.fit_seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (result.status.ok()) {
-          result.status = recommend::Evaluate(profile, data, part, eo, &result.metrics);
-        }
-      }
-      results["history-profile"] = std::move(result);
-    }
-
-    // hybrid: EASE (or item-kNN when EASE cannot run) blended with the content profile by
-    // standardised scores, the blend weight chosen on the valid part.
-    if (wants("hybrid")) {
-      if (content.empty()) {
-        errors["hybrid"] = no_content;
-      } else {
-        const auto start = std::chrono::steady_clock::now();
-        recommend::Ease ease;
-        recommend::ItemKnn knn;
-        recommend::Recommender* collaborative = &ease;
-        recommend::ModelResult result;
-        if (!ease.Fit(data.train).ok()) {
-          collaborative = &knn;
-          result.status = knn.Fit(data.train);
-        }
-        recommend::VectorProfileOptions o;
-        o.name = "content";
-        recommend::VectorProfile profile(content, o);
-        if (result.status.ok()) result.status = profile.Fit(data.train);
-        recommend::HybridOptions ho;
-        ho.name = "hybrid";
-        ho.fit_parts = false;
-        recommend::Hybrid hybrid({{collaborative, 1.0f}, {&profile, 0.0f}}, ho);
-        recommend::HybridTuneOptions to;
-        to.eval = eo;
-        to.fit = false;
-        recommend::HybridTuneResult tuned;
-        if (result.status.ok()) result.status = hybrid.Fit(data.train);
-        if (result.status.ok())
-          result.status = recommend::TuneHybridWeight(&hybrid, data, to, &tuned);
-        result.fit_seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (result.status.ok()) {
-          result.status = recommend::Evaluate(hybrid, data, part, eo, &result.metrics);
-        }
-        result.name = "content weight " + std::to_string(tuned.weight).substr(0, 4);
-        results["hybrid"] = std::move(result);
-      }
-    }
-
-    for (const auto& name : strategies) {
-      EvalResult e;
-      e.strategy = name;
-      e.k = r.k;
-      auto err = errors.find(name);
-      auto res = results.find(name);
-      if (err != errors.end()) {
-        e.error = err->second;
-      } else if (res != results.end()) {
-        if (!res->second.status.ok()) e.error = res->second.status.message();
-        const auto& m = res->second.metrics;
-        e.recall = m.recall;
-        e.ndcg = m.ndcg;
-        e.hr = m.hr;
-        e.precision = m.precision;
-        e.mrr = m.mrr;
-        e.coverage = m.coverage;
-        e.users = m.users;
-        e.fit_seconds = res->second.fit_seconds;
-        if (name == "hybrid") e.detail = res->second.name;
-      }
-      out->push_back(e);
-    }
-    return Status::OK();
+    return EvaluateCollection(store_.get(), *c, r, out);
   }
 
   Status Train(const TrainRequest& r, TrainResult* out) override {
@@ -2106,7 +1545,8 @@ class EngineImpl final : public Engine {
     {
       std::shared_lock<std::shared_mutex> lock(c->mu);
       if (c->dropped) return NotFoundCollection(r.collection);
-      RECO_RETURN_IF_ERROR(Interactions(*c, {}, &interactions, &items, &num_users, &users));
+      RECO_RETURN_IF_ERROR(
+          CollectInteractions(store_.get(), *c, {}, &interactions, &items, &num_users, &users));
       storage_now = space->storage;
     }
     const uint64_t events_seen = c->events_since_train.load();
@@ -3010,8 +2450,7 @@ class EngineImpl final : public Engine {
   }
   std::mutex jobs_mu_;
   std::list<Job> jobs_;
-  std::mutex request_mu_;
-  std::mt19937_64 request_rng_{std::random_device{}()};  // request ids of logged answers
+  std::unique_ptr<FeedbackLog> feedback_;  // impressions and attribution (after store_)
 };
 
 }  // namespace
