@@ -12,6 +12,7 @@ std::string EncodeCollectionConfig(const CollectionConfig& config, const Storage
   j["version"] = 1;
   j["name"] = config.name;
   j["next_storage"] = layout.next_storage;
+  if (layout.item_model != 0) j["item_model"] = layout.item_model;
   j["event_types"] = json::array();
   for (const auto& t : config.event_types) {
     j["event_types"].push_back({{"name", t.name}, {"weight", t.weight}});
@@ -79,6 +80,7 @@ Status DecodeCollectionConfig(const std::string& text, CollectionConfig* config,
     config->retrain_interval_s = j.value("retrain_interval_s", 0u);
     config->retrain_min_events = j.value("retrain_min_events", 1000u);
     config->retrain_epochs = j.value("retrain_epochs", 10u);
+    layout->item_model = j.value("item_model", 0u);
     layout->next_storage = j.contains("next_storage")
                                ? j.at("next_storage").get<uint32_t>()
                                : static_cast<uint32_t>(config->spaces.size());

@@ -15,6 +15,7 @@ namespace engine {
 struct StorageLayout {
   std::vector<uint32_t> storage;  // per space (default: its position)
   uint32_t next_storage = 0;      // first id never used (default: the number of spaces)
+  uint32_t item_model = 0;        // storage id of the item-item model (EASE); 0 = none
 };
 
 std::string EncodeCollectionConfig(const CollectionConfig& config, const StorageLayout& layout);

@@ -43,6 +43,7 @@ constexpr size_t kMaxSpaces = 32;          // spaces per collection
 constexpr size_t kRebuildChunk = 4096;     // vectors per index Add while (re)building
 constexpr uint32_t kMaxEf = 100000;
 constexpr uint32_t kMaxNprobe = 1000000;
+constexpr uint32_t kItemModelHistory = 100000;  // events an item model reads of a user
 
 // A filter's ids as the index layer sees them.
 class IdSetFilter final : public index::IdFilter {
@@ -769,6 +770,7 @@ class EngineImpl final : public Engine {
     for (uint32_t id = 0; id < c.layout.next_storage; ++id) {
       bool used = false;
       for (const auto& s : c.spaces) used |= s->storage == id;
+      used |= id != 0 && c.layout.item_model == id;
       if (!used) {
         RECO_RETURN_IF_ERROR(store_->DropSpaceVectors(c.record.id, id));
         RECO_RETURN_IF_ERROR(store_->DropSpaceVectors(c.record.id, id | kUserVectors));
@@ -1119,6 +1121,16 @@ class EngineImpl final : public Engine {
       id_filter = std::make_unique<IdSetFilter>(matching);
     }
 
+    const bool item_model = q.model == "ease";
+    if (!q.model.empty() && !item_model) {
+      return Status::InvalidArgument("unknown model '" + q.model +
+                                     "' (ease, or none for the spaces)");
+    }
+    if (item_model && c->layout.item_model == 0) {
+      return Status::FailedPrecondition("collection " + Quote(q.collection) +
+                                        " has no item model yet (recoctl train " + q.collection +
+                                        " --model ease)");
+    }
     // The profile: a user's history, or the examples.
     std::vector<HistoryEntry> history, negatives;
     std::unordered_set<uint64_t> excluded;
@@ -1130,8 +1142,8 @@ class EngineImpl final : public Engine {
       known_user = st.ok();
       if (st.ok()) {
         std::unordered_set<uint64_t> seen;
-        RECO_RETURN_IF_ERROR(
-            UserHistory(*c, uid, q.history, q.half_life_days, &history, &seen, seen_types));
+        RECO_RETURN_IF_ERROR(UserHistory(*c, uid, item_model ? kItemModelHistory : q.history,
+                                         q.half_life_days, &history, &seen, seen_types));
         if (q.exclude_seen) excluded.insert(seen.begin(), seen.end());
       } else if (!st.IsNotFound()) {
         return st;
@@ -1161,7 +1173,26 @@ class EngineImpl final : public Engine {
     std::unordered_map<uint64_t, std::map<std::string, double>> parts;
     std::unordered_map<uint64_t, double> total;
     bool used_profile = false;
+    if (item_model) {
+      // EASE: x_u B over the kept weights, x_u = 1 for every item of the history.
+      std::unordered_map<uint64_t, double> scores;
+      std::vector<std::pair<uint64_t, float>> row;
+      for (const auto& h : history) {
+        Status st = store_->GetItemRow(c->record.id, c->layout.item_model, h.item, &row);
+        if (st.IsNotFound()) continue;  // an item newer than the model
+        RECO_RETURN_IF_ERROR(st);
+        for (const auto& [id, w] : row) scores[id] += w;
+      }
+      for (const auto& [id, score] : scores) {
+        if (excluded.count(id) || (id_filter && !id_filter->Contains(id))) continue;
+        if (!c->external_ids.count(id)) continue;  // deleted since the training
+        parts[id]["model:" + q.model] = score;
+      }
+      used_profile = !history.empty();
+      source = "ease";
+    }
     for (const auto& [space, weight] : spaces) {
+      if (item_model) break;
       if (weight == 0) continue;
       std::vector<std::vector<float>> queries;
       std::vector<std::string> labels;  // per query: "space:NAME", or "model:NAME"
@@ -1481,6 +1512,10 @@ class EngineImpl final : public Engine {
     *out = TrainResult();
     std::shared_ptr<Collection> c;
     RECO_RETURN_IF_ERROR(Find(r.collection, &c));
+    if (r.model == "ease") return TrainItemModel(c, r, out);
+    if (!r.model.empty() && r.model != "bpr") {
+      return Status::InvalidArgument("unknown model '" + r.model + "' (bpr, ease)");
+    }
     Space* space = nullptr;
     for (auto& s : c->spaces) {
       if (s->config.plugin == "collaborative" && (r.space.empty() || s->config.name == r.space)) {
@@ -1518,6 +1553,67 @@ class EngineImpl final : public Engine {
       Status st = RunTrain(c.get(), space, r, &result);
       FinishTrain(c.get(), space, st);
     });
+    return Status::OK();
+  }
+
+  // EASE on every event; its strongest weights per item become the collection's item model,
+  // written under a fresh storage id and switched to at once (recommendations keep using the
+  // old one meanwhile).
+  Status TrainItemModel(const std::shared_ptr<Collection>& c, const TrainRequest& r,
+                        TrainResult* out) {
+    if (r.neighbours == 0 || r.neighbours > 10000) {
+      return Status::OutOfRange("neighbours must be 1..10000");
+    }
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<recommend::Interaction> interactions;
+    std::vector<uint64_t> items;
+    uint32_t num_users = 0;
+    {
+      std::shared_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) return NotFoundCollection(r.collection);
+      RECO_RETURN_IF_ERROR(
+          CollectInteractions(store_.get(), *c, {}, &interactions, &items, &num_users));
+    }
+    if (interactions.empty()) {
+      return Status::FailedPrecondition("collection " + Quote(r.collection) + " has no events");
+    }
+    ItemRows rows;
+    RECO_RETURN_IF_ERROR(FitItemModel(interactions, items, num_users, r.neighbours, &rows)
+                             .WithContext("collection " + Quote(r.collection)));
+    std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+    uint32_t storage;
+    {
+      // Reserve the id first: a crash while writing leaves only orphans that a start drops.
+      std::unique_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) return NotFoundCollection(r.collection);
+      storage = c->layout.next_storage++;
+      c->record.config = EncodeCollectionConfig(c->config, c->layout);
+      RECO_RETURN_IF_ERROR(store_->UpdateCollectionConfig(c->record));
+    }
+    for (size_t begin = 0; begin < rows.size(); begin += 1024) {
+      ItemRows part(rows.begin() + begin, rows.begin() + std::min(rows.size(), begin + 1024));
+      RECO_RETURN_IF_ERROR(store_->WriteItemRows(c->record.id, storage, part));
+    }
+    uint32_t old = 0;
+    {
+      std::unique_lock<std::shared_mutex> lock(c->mu);
+      if (c->dropped) return NotFoundCollection(r.collection);
+      StorageLayout layout = c->layout;
+      old = layout.item_model;
+      layout.item_model = storage;
+      storage::CollectionRecord record = c->record;
+      record.config = EncodeCollectionConfig(c->config, layout);
+      RECO_RETURN_IF_ERROR(store_->UpdateCollectionConfig(record));
+      c->record = record;
+      c->layout = layout;
+    }
+    if (old != 0) {
+      Status st = store_->DropSpaceVectors(c->record.id, old);
+      if (!st.ok()) Warn("dropping the old item model: " + st.message());
+    }
+    out->items = static_cast<uint32_t>(rows.size());
+    out->users = num_users;
+    out->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return Status::OK();
   }
 

@@ -115,6 +115,10 @@ struct RecommendQuery {
   // "" = the answer's source ("profile", "examples", "trending").
   std::string variant;
   bool log = true;  // log an answer for a user as an impression (gets a request id)
+  // "" = the vector spaces; "ease" = the collection's item-item model (Train with model "ease"):
+  // an item's score is the sum of the EASE weights from every item of the user's history (or
+  // the examples).
+  std::string model;
 };
 
 struct Recommendation {
@@ -123,7 +127,7 @@ struct Recommendation {
   // With explain: where the score came from.
   std::map<std::string, double> parts;  // "space:NAME", "popularity", "freshness", "mmr"
   std::vector<std::string> because;     // history or example items most like this one
-  std::string source;                   // "profile", "examples", "trending"
+  std::string source;                   // "profile", "examples", "trending", "ease"
 };
 
 struct RecommendResult {
@@ -233,6 +237,11 @@ struct TrainRequest {
   // Wait for the end (the result is filled in), or return at once and train in the
   // background (progress in Stats: train_state, train_epoch, train_loss).
   bool wait = true;
+  // "bpr" (default): BPR-MF into a collaborative space. "ease": EASE's item-item weights,
+  // the `neighbours` strongest per item, kept as the collection's item model, which Recommend
+  // serves with model = "ease" (no space needed; catalogues up to about 30,000 items).
+  std::string model = "bpr";
+  uint32_t neighbours = 200;
 };
 
 struct TrainResult {

@@ -84,19 +84,102 @@ Status ContentTables(storage::Store* store, const Collection& c, const std::vect
   return Status::OK();
 }
 
+namespace {
+
+// What `recommend --model ease` serves, for the offline evaluation: EASE with only the
+// `neighbours` strongest positive weights of each row kept (the stored item model).
+class ServedEase final : public recommend::Recommender {
+ public:
+  explicit ServedEase(uint32_t neighbours) : neighbours_(neighbours) {}
+  std::string Name() const override { return "EASE-served"; }
+  Status Fit(const recommend::InteractionMatrix& train) override {
+    recommend::Ease ease;
+    RECO_RETURN_IF_ERROR(ease.Fit(train));
+    const uint32_t n = train.num_items();
+    const std::vector<float>& b = ease.weights();
+    rows_.assign(n, {});
+    std::vector<uint32_t> order(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      const float* row = b.data() + size_t(i) * n;
+      for (uint32_t j = 0; j < n; ++j) order[j] = j;
+      const size_t keep = std::min<size_t>(size_t{neighbours_} + 1, n);
+      std::partial_sort(order.begin(), order.begin() + keep, order.end(),
+                        [&](uint32_t x, uint32_t y) { return row[x] > row[y]; });
+      for (size_t r = 0; r < keep && rows_[i].size() < neighbours_; ++r) {
+        if (!(row[order[r]] > 0)) break;
+        if (order[r] != i) rows_[i].emplace_back(order[r], row[order[r]]);
+      }
+    }
+    train_ = train;
+    SetShape(train.num_users(), n);
+    return Status::OK();
+  }
+
+ protected:
+  void ScoreUser(uint32_t user, float* scores) const override {
+    for (size_t q = 0; q < train_.RowSize(user); ++q) {
+      for (const auto& [j, w] : rows_[train_.RowItems(user)[q]]) scores[j] += w;
+    }
+  }
+
+ private:
+  uint32_t neighbours_;
+  recommend::InteractionMatrix train_;
+  std::vector<std::vector<std::pair<uint32_t, float>>> rows_;
+};
+
+}  // namespace
+
+Status FitItemModel(const std::vector<recommend::Interaction>& interactions,
+                    const std::vector<uint64_t>& items, uint32_t num_users, uint32_t neighbours,
+                    ItemRows* rows) {
+  rows->clear();
+  const uint32_t n = static_cast<uint32_t>(items.size());
+  recommend::InteractionMatrix matrix;
+  RECO_RETURN_IF_ERROR(recommend::InteractionMatrix::FromInteractions(
+      num_users, n, interactions, recommend::MatrixOptions(), &matrix));
+  recommend::Ease ease;
+  RECO_RETURN_IF_ERROR(ease.Fit(matrix));
+  const std::vector<float>& b = ease.weights();
+  const size_t keep = std::min<size_t>(neighbours, n > 0 ? n - 1 : 0);
+  std::vector<uint32_t> order(n);
+  rows->reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const float* row = b.data() + size_t(i) * n;
+    for (uint32_t j = 0; j < n; ++j) order[j] = j;
+    auto by_weight = [&](uint32_t x, uint32_t y) {
+      return row[x] != row[y] ? row[x] > row[y] : x < y;
+    };
+    std::partial_sort(order.begin(), order.begin() + std::min<size_t>(keep + 1, n), order.end(),
+                      by_weight);
+    std::vector<std::pair<uint64_t, float>> kept;
+    kept.reserve(keep);
+    // The first keep + 1 are sorted: the item's own weight is 0, and only positive weights
+    // vote for an item.
+    for (size_t r = 0; r < std::min<size_t>(keep + 1, n) && kept.size() < keep; ++r) {
+      const uint32_t j = order[r];
+      if (!(row[j] > 0)) break;
+      if (j != i) kept.emplace_back(items[j], row[j]);
+    }
+    rows->emplace_back(items[i], std::move(kept));
+  }
+  return Status::OK();
+}
+
 Status EvaluateCollection(storage::Store* store, const Collection& collection, const EvalRequest& r,
                           std::vector<EvalResult>* out) {
   out->clear();
   const Collection* c = &collection;
   if (r.k == 0 || r.k > 1000) return Status::OutOfRange("k must be 1..1000");
-  static const std::vector<std::string> kAll = {"most-popular", "item-knn",        "ease",  "bpr",
-                                                "content",      "history-profile", "hybrid"};
+  static const std::vector<std::string> kAll = {"most-popular",    "item-knn", "ease",
+                                                "ease-served",     "bpr",      "content",
+                                                "history-profile", "hybrid"};
   std::vector<std::string> strategies = r.strategies;
   if (strategies.empty()) strategies = kAll;
   for (const auto& name : strategies) {
     if (std::find(kAll.begin(), kAll.end(), name) == kAll.end()) {
       return Status::InvalidArgument("unknown strategy '" + name +
-                                     "' (most-popular, item-knn, ease, bpr, content, "
+                                     "' (most-popular, item-knn, ease, ease-served, bpr, content, "
                                      "history-profile, hybrid)");
     }
   }
@@ -153,6 +236,7 @@ Status EvaluateCollection(storage::Store* store, const Collection& collection, c
     if (name == "item-knn") models[name] = std::make_unique<recommend::ItemKnn>();
     if (name == "ease") models[name] = std::make_unique<recommend::Ease>();
     if (name == "bpr") models[name] = std::make_unique<recommend::BprMf>(bpr_options);
+    if (name == "ease-served") models[name] = std::make_unique<ServedEase>(200);
     if (name == "content") {
       if (content.empty()) {
         errors[name] = no_content;

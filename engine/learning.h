@@ -31,6 +31,14 @@ Status CollectInteractions(storage::Store* store, const Collection& c,
 Status ContentTables(storage::Store* store, const Collection& c, const std::vector<uint64_t>& items,
                      std::vector<recommend::ItemVectorTable>* out);
 
+// Fits EASE on the interactions and keeps each item's `neighbours` strongest weights: rows of
+// (internal item id, weight) for the items of `items` (dense -> internal). OutOfRange when the
+// catalogue is too large for EASE's n x n matrix (the message says so).
+using ItemRows = std::vector<std::pair<uint64_t, std::vector<std::pair<uint64_t, float>>>>;
+Status FitItemModel(const std::vector<recommend::Interaction>& interactions,
+                    const std::vector<uint64_t>& items, uint32_t num_users, uint32_t neighbours,
+                    ItemRows* rows);
+
 // Engine::Evaluate on one collection; takes c.mu (shared) while it reads the events.
 Status EvaluateCollection(storage::Store* store, const Collection& c, const EvalRequest& r,
                           std::vector<EvalResult>* out);

@@ -519,6 +519,51 @@ class RocksStore final : public Store {
     return FromRocks(db_->Write(write_options_, &batch), "dropping space vectors");
   }
 
+  // An item row: varint count, then per entry varint item id and float32 weight.
+  Status WriteItemRows(
+      uint32_t c, uint32_t space,
+      const std::vector<std::pair<uint64_t, std::vector<std::pair<uint64_t, float>>>>& rows)
+      override {
+    rocksdb::WriteBatch batch;
+    std::string value;
+    for (const auto& [item, row] : rows) {
+      value.clear();
+      PutVarint64(&value, row.size());
+      for (const auto& [id, w] : row) {
+        PutVarint64(&value, id);
+        value.append(reinterpret_cast<const char*>(&w), sizeof(float));
+      }
+      batch.Put(vectors_, VectorKey(c, space, item), value);
+    }
+    return FromRocks(db_->Write(write_options_, &batch), "writing item rows");
+  }
+
+  Status GetItemRow(uint32_t c, uint32_t space, uint64_t item,
+                    std::vector<std::pair<uint64_t, float>>* row) override {
+    row->clear();
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), vectors_, VectorKey(c, space, item), &value);
+    if (s.IsNotFound()) return Status::NotFound("no item row");
+    RECO_RETURN_IF_ERROR(FromRocks(s, "reading an item row"));
+    const char* p = value.data();
+    const char* e = p + value.size();
+    uint64_t n = 0;
+    if (!GetVarint64(&p, e, &n) || n > value.size()) return Status::Corruption("item row");
+    row->reserve(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t id = 0;
+      float w = 0;
+      if (!GetVarint64(&p, e, &id) || e - p < static_cast<ptrdiff_t>(sizeof(float))) {
+        return Status::Corruption("item row");
+      }
+      std::memcpy(&w, p, sizeof(float));
+      p += sizeof(float);
+      row->emplace_back(id, w);
+    }
+    return Status::OK();
+  }
+
   Status PutPluginState(uint32_t c, uint32_t space, const std::string& state) override {
     rocksdb::Status s = state.empty()
                             ? db_->Delete(write_options_, meta_, MetaStateKey(c, space))

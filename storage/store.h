@@ -126,6 +126,14 @@ class Store {
                               const std::vector<uint64_t>& removes) = 0;
   // Removes every vector of one storage space of a collection, and its plugin state.
   virtual Status DropSpaceVectors(uint32_t collection, uint32_t space) = 0;
+  // An item-item model (EASE's strongest weights per item): rows of (item, weight) keyed by
+  // item under storage id `space` of the collection; dropped with DropSpaceVectors(space).
+  virtual Status WriteItemRows(
+      uint32_t collection, uint32_t space,
+      const std::vector<std::pair<uint64_t, std::vector<std::pair<uint64_t, float>>>>& rows) = 0;
+  // NotFound when the item has no row.
+  virtual Status GetItemRow(uint32_t collection, uint32_t space, uint64_t item,
+                            std::vector<std::pair<uint64_t, float>>* row) = 0;
   // What a space's plugin learnt (ABI 1.2 state), kept with the storage space it embedded;
   // an empty state removes it. Get: NotFound when there is none.
   virtual Status PutPluginState(uint32_t collection, uint32_t space, const std::string& state) = 0;

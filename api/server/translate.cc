@@ -205,6 +205,7 @@ Status Handle(engine::Engine* e, const v1::RecommendRequest& req, v1::RecommendR
   q.explain = req.explain();
   q.variant = req.variant();
   q.log = !req.no_log();
+  q.model = req.model();
   engine::RecommendResult result;
   RECO_RETURN_IF_ERROR(e->Recommend(q, &result));
   resp->set_request_id(result.request_id);
@@ -518,6 +519,8 @@ Status Handle(engine::Engine* e, const v1::TrainRequest& req, v1::TrainResponse*
   if (req.seed() != 0) r.seed = req.seed();
   r.incremental = req.incremental();
   r.wait = !req.background();
+  if (!req.model().empty()) r.model = req.model();
+  if (req.neighbours() != 0) r.neighbours = req.neighbours();
   engine::TrainResult result;
   RECO_RETURN_IF_ERROR(e->Train(r, &result));
   resp->set_warm_items(result.warm_items);

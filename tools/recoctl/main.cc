@@ -78,7 +78,7 @@ commands:
   events add NAME --user U --item I [--type T] [--value V] [--time MS] [--request-id R]
   recommend NAME --user U [-k K] [--filter EXPR] [--exclude ID,..] [--include-seen]
                  [--seen-types T,..] [--space S=W ...] [--mmr LAMBDA] [--popularity W]
-                 [--freshness W] [--explain] [--variant LABEL] [--no-log]
+                 [--freshness W] [--explain] [--variant LABEL] [--no-log] [--model ease]
                      a user's answer is logged as an impression (request id printed); later
                      clicks/purchases of its items are attributed to it
   recommend NAME --like ID,.. [--unlike ID,..] [--strategy average|best] [-k K]
@@ -98,6 +98,9 @@ commands:
                      offline evaluation on the collection's events, full ranking
   train NAME [--space S] [--epochs N] [--lr X] [--reg X] [--seed S] [--incremental]
         [--background]
+  train NAME --model ease [--neighbours N]
+                     EASE's item-item weights (N strongest per item) as the collection's item
+                     model, served by recommend --model ease
                      BPR-MF on the events into a space created with plugin=collaborative,dim=N;
                      prints each epoch's loss; --incremental continues from the current item
                      vectors; --background returns at once (progress in recoctl stats)
@@ -1446,7 +1449,7 @@ int RecommendCommand(const Context& ctx, const std::vector<std::string>& words) 
   Args args(
       "recommend", std::vector<std::string>(words.begin() + 1, words.end()),
       {"--user", "-k", "--like", "--unlike", "--strategy", "--filter", "--exclude", "--seen-types",
-       "--space", "--mmr", "--popularity", "--freshness", "--history", "--variant"},
+       "--space", "--mmr", "--popularity", "--freshness", "--history", "--variant", "--model"},
       {"--include-seen", "--explain", "--no-log"});
   args.ExpectPositional("recommend", 1, "NAME (--user U | --like ID,...) [-k K] [--json]");
   v1::Request req;
@@ -1479,6 +1482,7 @@ int RecommendCommand(const Context& ctx, const std::vector<std::string>& words) 
   r->set_explain(args.Has("--explain"));
   r->set_variant(args.Value("--variant").value_or(""));
   r->set_no_log(args.Has("--no-log"));
+  r->set_model(args.Value("--model").value_or(""));
   v1::Response resp;
   Check(ctx.client->Call(req, &resp));
   const std::string& request_id = resp.recommend().request_id();
@@ -1807,7 +1811,8 @@ int EvalCommand(const Context& ctx, const std::vector<std::string>& words) {
 
 int TrainCommand(const Context& ctx, const std::vector<std::string>& words) {
   Args args("train", std::vector<std::string>(words.begin() + 1, words.end()),
-            {"--space", "--epochs", "--lr", "--reg", "--seed"}, {"--incremental", "--background"});
+            {"--space", "--epochs", "--lr", "--reg", "--seed", "--model", "--neighbours"},
+            {"--incremental", "--background"});
   args.ExpectPositional("train", 1, "NAME [--space S] [--epochs N] [--incremental]");
   v1::Request req;
   v1::TrainRequest* r = req.mutable_train();
@@ -1819,6 +1824,10 @@ int TrainCommand(const Context& ctx, const std::vector<std::string>& words) {
   if (auto v = args.Value("--reg")) r->set_reg(std::strtod(v->c_str(), nullptr));
   if (auto v = args.Value("--seed")) r->set_seed(ParseCount("--seed", *v, UINT64_MAX));
   r->set_incremental(args.Has("--incremental"));
+  r->set_model(args.Value("--model").value_or(""));
+  if (auto v = args.Value("--neighbours")) {
+    r->set_neighbours(static_cast<uint32_t>(ParseCount("--neighbours", *v, 10000)));
+  }
   v1::Response resp;
   if (args.Has("--background")) {
     r->set_background(true);
@@ -1873,6 +1882,11 @@ int TrainCommand(const Context& ctx, const std::vector<std::string>& words) {
                    {"seconds", t.seconds()},
                    {"warm_items", t.warm_items()}});
   } else {
+    if (r->model() == "ease") {
+      std::cout << "trained EASE on " << t.users() << " users x " << t.items() << " items in "
+                << t.seconds() << " s; recommend --model ease serves it\n";
+      return 0;
+    }
     std::cout << "trained BPR-MF on " << t.users() << " users x " << t.items()
               << " items: " << t.epochs() << " epochs, final loss " << t.loss() << ", "
               << t.seconds() << " s";
