@@ -620,7 +620,7 @@ TEST_F(EngineTest, ReembedSwapsInANewModelWhileWritesGoOn) {
   ASSERT_TRUE(engine_->Upsert("shop", {MakeItem("i5", "zzzz"), MakeItem("new", "aaaa")}).ok());
   ASSERT_TRUE(engine_->Delete("shop", "i7").ok());
   CollectionStats stats;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 1000; ++i) {  // up to 20 s on a loaded machine
     ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
     if (stats.spaces[0].reembed_state == "done") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -669,7 +669,7 @@ TEST_F(EngineTest, FittedReembedKeepsWhatThePluginLearntAcrossRestarts) {
   EXPECT_EQ(engine_->Reembed("shop", "raw", {}, true).code(), Status::Code::kInvalidArgument);
   ASSERT_TRUE(engine_->Reembed("shop", "body", {}, true).ok());
   CollectionStats stats;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 1000; ++i) {  // up to 20 s on a loaded machine
     ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
     if (stats.spaces[0].reembed_state == "done") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -702,7 +702,7 @@ TEST_F(EngineTest, FittedReembedKeepsWhatThePluginLearntAcrossRestarts) {
 
   // A re-embed without --fit goes back to the unfitted model (and drops the old state).
   ASSERT_TRUE(engine_->Reembed("shop", "body", {}, false).ok());
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 1000; ++i) {  // up to 20 s on a loaded machine
     ASSERT_TRUE(engine_->Stats("shop", &stats).ok());
     if (stats.spaces[0].reembed_state == "done") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -1200,7 +1200,7 @@ TEST_F(EventsEngineTest, ScheduledRetrainingRunsInTheBackground) {
   EXPECT_EQ(stats.spaces[0].train_state, "");
   add(200);
   auto wait_done = [&](int64_t after) {
-    for (int i = 0; i < 150; ++i) {
+    for (int i = 0; i < 400; ++i) {  // up to 40 s on a loaded machine
       ASSERT_TRUE(engine_->Stats("cf", &stats).ok());
       if (stats.spaces[0].train_state == "done" && stats.spaces[0].trained_ms > after) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
