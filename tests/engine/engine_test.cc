@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -742,6 +743,22 @@ class EventsEngineTest : public EngineTest {
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
 
+  // Two taste groups: 60 users with 12 events each on items i0-i19, or on i20-i39 when
+  // second(u).
+  static std::vector<EventInput> TasteGroups(uint32_t seed, const std::string& type,
+                                             const std::function<bool(int)>& second) {
+    std::vector<EventInput> events;
+    std::mt19937 rng(seed);
+    for (int u = 0; u < 60; ++u) {
+      for (int n = 0; n < 12; ++n) {
+        const int item = (second(u) ? 20 : 0) + static_cast<int>(rng() % 20);
+        events.push_back(
+            {"u" + std::to_string(u), "i" + std::to_string(item), type, 1, 1000 + n, ""});
+      }
+    }
+    return events;
+  }
+
   std::vector<std::string> Recommend(RecommendQuery q) {
     q.collection = "line";
     std::vector<Recommendation> recs;
@@ -895,15 +912,7 @@ TEST_F(EventsEngineTest, EvaluatesStrategiesAndTrainsACollaborativeSpace) {
   c.unknown_items = "create";
   ASSERT_TRUE(engine_->CreateCollection(c).ok());
   // Two taste groups: users 0-29 like items 0-19, users 30-59 like items 20-39.
-  std::vector<EventInput> events;
-  std::mt19937 rng(7);
-  for (int u = 0; u < 60; ++u) {
-    for (int n = 0; n < 12; ++n) {
-      int item = (u < 30 ? 0 : 20) + static_cast<int>(rng() % 20);
-      events.push_back(
-          {"u" + std::to_string(u), "i" + std::to_string(item), "click", 1, 1000 + n, ""});
-    }
-  }
+  const std::vector<EventInput> events = TasteGroups(7, "click", [](int u) { return u >= 30; });
   EventsResult r;
   ASSERT_TRUE(engine_->AddEvents("cf", events, &r).ok());
   EvalRequest eval;
@@ -1142,14 +1151,7 @@ TEST_F(EventsEngineTest, ContentHybridAndHistoryStrategiesUseTheContentSpaces) {
     items.push_back(in);
   }
   ASSERT_TRUE(engine_->Upsert("cc", items).ok());
-  std::vector<EventInput> events;
-  for (int u = 0; u < 60; ++u) {
-    for (int n = 0; n < 12; ++n) {
-      const int item = (u % 2 ? 20 : 0) + static_cast<int>(rng() % 20);
-      events.push_back(
-          {"u" + std::to_string(u), "i" + std::to_string(item), "view", 1, 1000 + n, ""});
-    }
-  }
+  const std::vector<EventInput> events = TasteGroups(12, "view", [](int u) { return u % 2 == 1; });
   EventsResult r;
   ASSERT_TRUE(engine_->AddEvents("cc", events, &r).ok());
   EvalRequest eval;
@@ -1243,15 +1245,7 @@ TEST_F(EventsEngineTest, EaseItemModelServesRecommendationsAndSurvivesRestarts) 
   EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition);
   EXPECT_NE(st.message().find("--model ease"), std::string::npos) << st.message();
   // Two taste groups of 20 items each (placeholders: no vectors at all).
-  std::vector<EventInput> events;
-  std::mt19937 rng(5);
-  for (int u = 0; u < 60; ++u) {
-    for (int n = 0; n < 12; ++n) {
-      const int item = (u < 30 ? 0 : 20) + static_cast<int>(rng() % 20);
-      events.push_back(
-          {"u" + std::to_string(u), "i" + std::to_string(item), "view", 1, 1000 + n, ""});
-    }
-  }
+  const std::vector<EventInput> events = TasteGroups(5, "view", [](int u) { return u >= 30; });
   EventsResult r;
   ASSERT_TRUE(engine_->AddEvents("shop", events, &r).ok());
   TrainRequest t;
