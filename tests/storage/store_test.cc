@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "storage/store.h"
 #include "testutil/temp_dir.h"
@@ -304,6 +307,88 @@ TEST(Store, EventsByUserAndTimeWithCountersAndRetention) {
       store->ScanCounts(c.id, 0, 5, [&](int32_t, uint8_t, uint64_t, uint64_t) { ++old_counts; })
           .ok());
   EXPECT_EQ(old_counts, 0u);
+}
+
+TEST(Store, ImpressionsAttributionsFeedbackCountersAndTheirRetention) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  CollectionRecord c{0, "shop", "{}", 0};
+  ASSERT_TRUE(store->CreateCollection(&c).ok());
+  const int64_t day = 86400000;
+  ImpressionRecord old{11, 1, 2 * day + 5, "A", {100, 101, 102}};
+  ImpressionRecord recent{12, 1, 9 * day, "B", {101, 103}};
+  ImpressionRecord other{13, 2, 9 * day + 1, "A", {100}};
+  ASSERT_TRUE(store->WriteImpression(c.id, {{"ann", 1}}, 2, old).ok());
+  ASSERT_TRUE(store->WriteImpression(c.id, {}, 2, recent).ok());
+  ASSERT_TRUE(store->WriteImpression(c.id, {{"bob", 2}}, 3, other).ok());
+  uint64_t uid = 0;
+  ASSERT_TRUE(store->LookupUser(c.id, "bob", &uid).ok());  // introduced by its impression
+  EXPECT_EQ(uid, 2u);
+
+  ImpressionRecord got;
+  ASSERT_TRUE(store->GetImpression(c.id, 12, &got).ok());
+  EXPECT_EQ(got.user, 1u);
+  EXPECT_EQ(got.time_ms, 9 * day);
+  EXPECT_EQ(got.variant, "B");
+  EXPECT_EQ(got.items, (std::vector<uint64_t>{101, 103}));
+  EXPECT_TRUE(store->GetImpression(c.id, 99, &got).IsNotFound());
+  // A user's impressions newest first, from a time on; other users' are not seen.
+  std::vector<uint64_t> requests;
+  auto scan = [&](int64_t since) {
+    requests.clear();
+    EXPECT_TRUE(store
+                    ->ScanUserImpressions(c.id, 1, since,
+                                          [&](const ImpressionRecord& r) {
+                                            requests.push_back(r.request);
+                                            return true;
+                                          })
+                    .ok());
+  };
+  scan(0);
+  EXPECT_EQ(requests, (std::vector<uint64_t>{12, 11}));
+  scan(3 * day);
+  EXPECT_EQ(requests, (std::vector<uint64_t>{12}));
+
+  // An attribution is written with its event and counted once on the impression's day.
+  AttributionRecord click{12, 103, FeedbackMetric::kClicks, 9 * day, "B"};
+  bool counted = true;
+  ASSERT_TRUE(store->HasAttribution(c.id, click, &counted).ok());
+  EXPECT_FALSE(counted);
+  ASSERT_TRUE(
+      store->WriteEventsAttributed(c.id, {}, 3, {{1, 103, 1, 1, 9 * day + 60000}}, {click}).ok());
+  ASSERT_TRUE(store->HasAttribution(c.id, click, &counted).ok());
+  EXPECT_TRUE(counted);
+  std::map<std::tuple<int32_t, int, std::string, uint64_t>, uint64_t> counters;
+  auto read = [&] {
+    counters.clear();
+    ASSERT_TRUE(store
+                    ->ScanFeedback(c.id, 0, 20,
+                                   [&](int32_t d, FeedbackMetric m, const std::string& v,
+                                       uint64_t item, uint64_t n) {
+                                     counters[{d, static_cast<int>(m), v, item}] += n;
+                                   })
+                    .ok());
+  };
+  read();
+  EXPECT_EQ((counters[{2, 0, "A", 0}]), 1u);  // requests
+  EXPECT_EQ((counters[{9, 0, "A", 0}]), 1u);
+  EXPECT_EQ((counters[{9, 1, "B", 101}]), 1u);  // impressions
+  EXPECT_EQ((counters[{2, 1, "A", 100}]), 1u);
+  EXPECT_EQ((counters[{9, 2, "B", 103}]), 1u);  // the click
+  EXPECT_EQ(counters.size(), 10u);
+
+  // Retention drops the old impression, its request index and its counters; the rest stays.
+  ASSERT_TRUE(store->DropEventsBefore(c.id, 5 * day).ok());
+  EXPECT_TRUE(store->GetImpression(c.id, 11, &got).IsNotFound());
+  ASSERT_TRUE(store->GetImpression(c.id, 12, &got).ok());
+  scan(0);
+  EXPECT_EQ(requests, (std::vector<uint64_t>{12}));
+  read();
+  EXPECT_EQ(counters.count({2, 0, "A", 0}), 0u);
+  EXPECT_EQ((counters[{9, 2, "B", 103}]), 1u);
+  // Dropping the collection drops them all.
+  ASSERT_TRUE(store->DropCollection(c).ok());
+  EXPECT_TRUE(store->GetImpression(c.id, 12, &got).IsNotFound());
 }
 
 }  // namespace
