@@ -1593,7 +1593,8 @@ int FeedbackCommand(const Context& ctx, const std::string& sub,
     std::cout << std::left << std::setw(12) << "variant" << std::right << std::setw(10)
               << "requests" << std::setw(13) << "impressions" << std::setw(9) << "clicks"
               << std::setw(13) << "conversions"
-              << "  ctr [" << pct << "% CI]           conversion [" << pct << "% CI]\n";
+              << "  " << std::left << std::setw(27) << "ctr [" + std::to_string(pct) + "% CI]"
+              << "conversion [" << pct << "% CI]" << std::right << "\n";
     for (const auto* v : {&ab.a(), &ab.b()}) {
       std::cout << std::left << std::setw(12) << v->variant() << std::right << std::setw(10)
                 << v->requests() << std::setw(13) << v->impressions() << std::setw(9) << v->clicks()
@@ -1668,7 +1669,8 @@ int FeedbackCommand(const Context& ctx, const std::string& sub,
   std::cout << std::left << std::setw(12) << "variant" << std::right << std::setw(10) << "requests"
             << std::setw(13) << "impressions" << std::setw(9) << "clicks" << std::setw(13)
             << "conversions"
-            << "  ctr [CI]                   conversion [CI]\n";
+            << "  " << std::left << std::setw(27) << "ctr [CI]"
+            << "conversion [CI]" << std::right << "\n";
   for (const auto* v : rows) {
     std::cout << std::left << std::setw(12) << v->variant() << std::right << std::setw(10)
               << v->requests() << std::setw(13) << v->impressions() << std::setw(9) << v->clicks()
