@@ -51,12 +51,18 @@
 #include "default_model.h"
 #include "image_decode.h"
 #include "plugins/common/model_file.h"
+#include "plugins/common/torch_util.h"
 #include "preprocess.h"
 #include "reco/plugin.hpp"
 
 namespace reco {
 namespace image {
 namespace {
+
+using plugin_common::Hex64;
+using plugin_common::SetTorchThreadsOnce;
+using plugin_common::TorchMessage;
+using plugin_common::TrimTorchMessage;
 
 constexpr int kDefaultInputSize = 224;
 constexpr int kMinInputSize = 16;
@@ -193,37 +199,10 @@ uint64_t Fnv1a64(const void* data, size_t size) {
   return h;
 }
 
-std::string Hex64(uint64_t v) {
-  static const char* digits = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = digits[v & 0xf];
-  return s;
-}
-
 std::string Triple(const float* v) {
   char buf[96];
   std::snprintf(buf, sizeof(buf), "%g/%g/%g", v[0], v[1], v[2]);
   return buf;
-}
-
-// A torch error message without C++ backtrace; of an error raised inside a TorchScript model,
-// only the final line (the TorchScript traceback before it names the model's source lines).
-std::string TrimTorchMessage(std::string m) {
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  if (m.rfind("The following operation failed in the TorchScript interpreter", 0) == 0) {
-    const size_t nl = m.rfind('\n');
-    if (nl != std::string::npos) m = m.substr(nl + 1);
-  }
-  return m;
-}
-std::string TorchMessage(const c10::Error& e) {
-  return TrimTorchMessage(e.what_without_backtrace());
-}
-
-void SetTorchThreadsOnce() {
-  // The engine's worker threads provide the parallelism; one intra-op thread per call.
-  static std::once_flag once;
-  std::call_once(once, [] { at::set_num_threads(1); });
 }
 
 std::string ReadFile(const std::string& path) {
@@ -445,25 +424,7 @@ class ImageEmbedder : public sdk::Embedder {
 
   // L2-normalises the rows of t into out, refusing NaN/Inf and zero rows.
   void WriteRows(const at::Tensor& t, size_t first, float* out) const {
-    const float* src = t.data_ptr<float>();
-    for (int64_t r = 0; r < t.size(0); ++r) {
-      const float* row = src + r * dim_;
-      double ss = 0.0;
-      for (uint32_t c = 0; c < dim_; ++c) {
-        if (!std::isfinite(row[c])) {
-          throw std::runtime_error("input " + std::to_string(first + r) +
-                                   ": model output contains NaN or Inf");
-        }
-        ss += double{row[c]} * row[c];
-      }
-      if (!(ss > 0.0)) {
-        throw std::runtime_error("input " + std::to_string(first + r) +
-                                 ": model output is a zero vector");
-      }
-      const double inv = 1.0 / std::sqrt(ss);
-      float* dst = out + r * dim_;
-      for (uint32_t c = 0; c < dim_; ++c) dst[c] = static_cast<float>(row[c] * inv);
-    }
+    plugin_common::WriteNormalizedRows(t, dim_, first, out);
   }
 
   Options opts_;

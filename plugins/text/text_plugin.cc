@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "plugins/common/model_file.h"
+#include "plugins/common/torch_util.h"
 #include "reco/plugin.hpp"
 #include "tokenizer.h"
 #include "word_model.h"
@@ -65,6 +66,10 @@
 namespace reco {
 namespace text {
 namespace {
+
+using plugin_common::Hex64;
+using plugin_common::SetTorchThreadsOnce;
+using plugin_common::TorchMessage;
 
 constexpr uint32_t kHashedDim = 256;
 constexpr uint32_t kDefaultBuckets = 1u << 15;  // 32 MiB of float weights at dim 256
@@ -232,26 +237,6 @@ Options ParseOptions(const std::string& config_json) {
         "\"words\"");
   }
   return o;
-}
-
-std::string Hex64(uint64_t v) {
-  static const char* digits = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = digits[v & 0xf];
-  return s;
-}
-
-// The message of a c10::Error without its C++ backtrace.
-std::string TorchMessage(const c10::Error& e) {
-  std::string m = e.what_without_backtrace();
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
-}
-
-void SetTorchThreadsOnce() {
-  // The engine's worker threads provide the parallelism; one intra-op thread per call.
-  static std::once_flag once;
-  std::call_once(once, [] { at::set_num_threads(1); });
 }
 
 // The folder of this shared library (where the build puts the default model).
@@ -790,25 +775,7 @@ class TextEmbedder : public sdk::Embedder {
 
   // L2-normalises the rows of t into out, refusing NaN/Inf and zero rows.
   void WriteRows(const at::Tensor& t, size_t first, float* out) const {
-    const float* src = t.data_ptr<float>();
-    for (int64_t r = 0; r < t.size(0); ++r) {
-      const float* row = src + r * dim_;
-      double ss = 0.0;
-      for (uint32_t c = 0; c < dim_; ++c) {
-        if (!std::isfinite(row[c])) {
-          throw std::runtime_error("input " + std::to_string(first + r) +
-                                   ": model output contains NaN or Inf");
-        }
-        ss += double{row[c]} * row[c];
-      }
-      if (!(ss > 0.0)) {
-        throw std::runtime_error("input " + std::to_string(first + r) +
-                                 ": model output is a zero vector");
-      }
-      const double inv = 1.0 / std::sqrt(ss);
-      float* dst = out + r * dim_;
-      for (uint32_t c = 0; c < dim_; ++c) dst[c] = static_cast<float>(row[c] * inv);
-    }
+    plugin_common::WriteNormalizedRows(t, dim_, first, out);
   }
 
   Options opts_;
