@@ -61,58 +61,14 @@ const reco_plugin_v1* Api() {
 std::string CreateError() { return Api()->last_error(nullptr); }
 
 // One plugin instance, destroyed at scope exit.
-class Instance {
+class Instance : public reco::testing::PluginInstance {
  public:
-  explicit Instance(const std::string& config = "{}") : inst_(Api()->create(config.c_str())) {}
-  ~Instance() {
-    if (inst_ != nullptr) Api()->destroy(inst_);
-  }
-  Instance(const Instance&) = delete;
-  Instance& operator=(const Instance&) = delete;
-
-  bool ok() const { return inst_ != nullptr; }
-  uint32_t dim() const { return Api()->dim(inst_); }
-  std::string fingerprint() const { return Api()->fingerprint(inst_); }
-  std::string error() const { return Api()->last_error(inst_); }
-
-  // Embeds files' bytes; returns RECO_OK or RECO_ERROR.
-  int Embed(const std::vector<std::string>& files, std::vector<float>* out,
-            const char* content_type = "application/dicom") {
-    std::vector<reco_input> inputs;
-    for (const std::string& f : files) {
-      inputs.push_back({content_type, reinterpret_cast<const uint8_t*>(f.data()), f.size()});
-    }
-    out->assign(files.size() * dim(), std::nanf(""));
-    return Api()->embed_batch(inst_, inputs.data(), inputs.size(), out->data());
-  }
-
-  std::vector<float> EmbedOk(const std::vector<std::string>& files) {
-    std::vector<float> out;
-    EXPECT_EQ(Embed(files, &out), RECO_OK) << error();
-    return out;
-  }
-
-  // The error of embedding one file ("" when it embeds).
-  std::string EmbedError(const std::string& file) {
-    std::vector<float> out;
-    return Embed({file}, &out) == RECO_OK ? std::string() : error();
-  }
-
+  explicit Instance(const std::string& config = "{}")
+      : PluginInstance(Api(), config, "application/dicom") {}
   // describe(): true and the JSON, or false and the error in *json.
   bool Describe(const std::string& file, std::string* json) {
-    const reco_input in{"application/dicom", reinterpret_cast<const uint8_t*>(file.data()),
-                        file.size()};
-    const char* out = nullptr;
-    if (Api()->describe(inst_, &in, &out) != RECO_OK) {
-      *json = error();
-      return false;
-    }
-    *json = out;
-    return true;
+    return PluginInstance::Describe(file, json) == RECO_OK;
   }
-
- private:
-  reco_instance* inst_;
 };
 
 double Dot(const float* a, const float* b, size_t n) {

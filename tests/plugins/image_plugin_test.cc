@@ -58,57 +58,14 @@ const reco_plugin_v1* Api() {
 
 std::string CreateError() { return Api()->last_error(nullptr); }
 
-// One plugin instance, destroyed at scope exit.
-class Instance {
+// One plugin instance, destroyed at scope exit (inputs are PNG unless a call says otherwise).
+class Instance : public reco::testing::PluginInstance {
  public:
-  explicit Instance(const std::string& config = "{}") : inst_(Api()->create(config.c_str())) {}
-  ~Instance() {
-    if (inst_ != nullptr) Api()->destroy(inst_);
-  }
-  Instance(const Instance&) = delete;
-  Instance& operator=(const Instance&) = delete;
-
-  bool ok() const { return inst_ != nullptr; }
-  reco_instance* raw() { return inst_; }
-  uint32_t dim() const { return Api()->dim(inst_); }
-  std::string fingerprint() const { return Api()->fingerprint(inst_); }
-  std::string error() const { return Api()->last_error(inst_); }
-
-  // Embeds encoded images as `content_type`; returns RECO_OK or RECO_ERROR.
-  int Embed(const std::vector<std::string>& images, std::vector<float>* out,
-            const char* content_type = "image/png") {
-    std::vector<reco_input> inputs;
-    for (const std::string& b : images) {
-      inputs.push_back({content_type, reinterpret_cast<const uint8_t*>(b.data()), b.size()});
-    }
-    out->assign(images.size() * dim(), std::nanf(""));
-    return Api()->embed_batch(inst_, inputs.data(), inputs.size(), out->data());
-  }
-
-  // Embeds images, failing the test on error.
-  std::vector<float> EmbedOk(const std::vector<std::string>& images) {
-    std::vector<float> out;
-    EXPECT_EQ(Embed(images, &out), RECO_OK) << error();
-    return out;
-  }
-
-  // The error message of embedding one image (empty if it succeeded).
-  std::string EmbedError(const std::string& image, const char* content_type = "image/png") {
-    std::vector<float> out;
-    return Embed({image}, &out, content_type) == RECO_OK ? std::string() : error();
-  }
-
-  // describe() of one image; returns RECO_OK or RECO_ERROR.
+  explicit Instance(const std::string& config = "{}")
+      : PluginInstance(Api(), config, "image/png") {}
   int Describe(const std::string& image, std::string* json) {
-    const reco_input in{"image/jpeg", reinterpret_cast<const uint8_t*>(image.data()), image.size()};
-    const char* out = nullptr;
-    const int rc = Api()->describe(inst_, &in, &out);
-    *json = rc == RECO_OK && out ? out : error();
-    return rc;
+    return PluginInstance::Describe(image, json, "image/jpeg");
   }
-
- private:
-  reco_instance* inst_;
 };
 
 double Dot(const float* a, const float* b, size_t n) {

@@ -48,50 +48,10 @@ const reco_plugin_v1* Api() {
 }
 
 // One plugin instance, destroyed at scope exit.
-class Instance {
+class Instance : public reco::testing::PluginInstance {
  public:
-  explicit Instance(const std::string& config = "{}") : inst_(Api()->create(config.c_str())) {}
-  ~Instance() {
-    if (inst_ != nullptr) Api()->destroy(inst_);
-  }
-  Instance(const Instance&) = delete;
-  Instance& operator=(const Instance&) = delete;
-
-  bool ok() const { return inst_ != nullptr; }
-  reco_instance* raw() { return inst_; }
-  uint32_t dim() const { return Api()->dim(inst_); }
-  std::string fingerprint() const { return Api()->fingerprint(inst_); }
-  std::string error() const { return Api()->last_error(inst_); }
-
-  // Embeds texts as `content_type`; returns RECO_OK or RECO_ERROR.
-  int Embed(const std::vector<std::string>& texts, std::vector<float>* out,
-            const char* content_type = "text/plain") {
-    std::vector<reco_input> inputs;
-    for (const std::string& t : texts) {
-      inputs.push_back({content_type, reinterpret_cast<const uint8_t*>(t.data()), t.size()});
-    }
-    out->assign(texts.size() * dim(), std::nanf(""));
-    return Api()->embed_batch(inst_, inputs.data(), inputs.size(), out->data());
-  }
-
-  // Fits on texts as `content_type`; returns RECO_OK or RECO_ERROR.
-  int Fit(const std::vector<std::string>& texts, const char* content_type = "text/plain") {
-    std::vector<reco_input> inputs;
-    for (const std::string& t : texts) {
-      inputs.push_back({content_type, reinterpret_cast<const uint8_t*>(t.data()), t.size()});
-    }
-    return Api()->fit(inst_, inputs.data(), inputs.size());
-  }
-
-  // Embeds texts, failing the test on error.
-  std::vector<float> EmbedOk(const std::vector<std::string>& texts) {
-    std::vector<float> out;
-    EXPECT_EQ(Embed(texts, &out), RECO_OK) << error();
-    return out;
-  }
-
- private:
-  reco_instance* inst_;
+  explicit Instance(const std::string& config = "{}")
+      : PluginInstance(Api(), config, "text/plain") {}
 };
 
 std::string CreateError() { return Api()->last_error(nullptr); }

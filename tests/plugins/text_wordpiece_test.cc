@@ -2,7 +2,6 @@
 // vocab.txt): a small model exported with PyTorch by text_bert_export.py, whose own reference
 // WordPiece ids and pooled outputs the plugin (driven through the C ABI of the real
 // reco_text.so) and its C++ tokenizer must reproduce.
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,53 +19,20 @@
 
 #include "plugins/text/wordpiece.h"
 #include "reco/plugin_abi.h"
+#include "testutil/plugin_table.h"
 
 namespace {
 
 const reco_plugin_v1* Api() {
-  static const reco_plugin_v1* api = [] {
-    const std::string path = std::string(RECO_PLUGIN_DIR) + "/reco_text.so";
-    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);  // never closed (LibTorch)
-    if (handle == nullptr) {
-      ADD_FAILURE() << "dlopen(" << path << "): " << dlerror();
-      return static_cast<const reco_plugin_v1*>(nullptr);
-    }
-    auto entry = reinterpret_cast<reco_plugin_entry_fn>(dlsym(handle, RECO_PLUGIN_ENTRY_SYMBOL));
-    return entry ? entry(RECO_PLUGIN_ABI_VERSION) : nullptr;
-  }();
+  static const reco_plugin_v1* api = reco::testing::LoadPluginTable("reco_text.so");
   return api;
 }
 
 std::string CreateError() { return Api()->last_error(nullptr); }
 
-class Instance {
+class Instance : public reco::testing::PluginInstance {
  public:
-  explicit Instance(const std::string& config) : inst_(Api()->create(config.c_str())) {}
-  ~Instance() {
-    if (inst_ != nullptr) Api()->destroy(inst_);
-  }
-  Instance(const Instance&) = delete;
-  Instance& operator=(const Instance&) = delete;
-  bool ok() const { return inst_ != nullptr; }
-  uint32_t dim() const { return Api()->dim(inst_); }
-  std::string fingerprint() const { return Api()->fingerprint(inst_); }
-  std::string error() const { return Api()->last_error(inst_); }
-  int Embed(const std::vector<std::string>& texts, std::vector<float>* out) {
-    std::vector<reco_input> inputs;
-    for (const std::string& t : texts) {
-      inputs.push_back({"text/plain", reinterpret_cast<const uint8_t*>(t.data()), t.size()});
-    }
-    out->assign(texts.size() * dim(), std::nanf(""));
-    return Api()->embed_batch(inst_, inputs.data(), inputs.size(), out->data());
-  }
-  std::vector<float> EmbedOk(const std::vector<std::string>& texts) {
-    std::vector<float> out;
-    EXPECT_EQ(Embed(texts, &out), RECO_OK) << error();
-    return out;
-  }
-
- private:
-  reco_instance* inst_;
+  explicit Instance(const std::string& config) : PluginInstance(Api(), config, "text/plain") {}
 };
 
 // The first python3 that imports torch (Debian's first: a pyenv/venv python3 on PATH may lack
