@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "testutil/recod_process.h"
+#include "testutil/run_command.h"
 #include "testutil/temp_dir.h"
 
 namespace reco {
@@ -22,48 +23,13 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using Outcome = testing::CommandResult;
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-
-  // stdout as one JSON value per non-empty line.
-  std::vector<json> JsonLines() const {
-    std::vector<json> lines;
-    std::istringstream in(out);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty()) lines.push_back(json::parse(line));
-    }
-    return lines;
-  }
-};
-
-// Runs a program through the shell, capturing stdout, stderr and the exit code.
-Outcome RunCommand(const std::string& program, const std::vector<std::string>& args,
+// Runs a program, capturing stdout, stderr (through stderr_path) and the exit code.
+Outcome RunCommand(const std::string& program, std::vector<std::string> args,
                    const std::string& stderr_path) {
-  std::string command = ShellQuote(program);
-  for (const auto& arg : args) command += " " + ShellQuote(arg);
-  command += " 2>" + ShellQuote(stderr_path);
-  Outcome run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(stderr_path);
-  std::stringstream text;
-  text << err.rdbuf();
-  run.err = text.str();
-  return run;
+  args.insert(args.begin(), program);
+  return testing::RunCommand(args, stderr_path);
 }
 
 class apiTools : public ::testing::Test {

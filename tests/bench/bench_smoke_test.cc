@@ -15,18 +15,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "testutil/run_command.h"
 #include "testutil/temp_dir.h"
 
 namespace reco {
 namespace {
 
 using json = nlohmann::json;
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 struct BenchRun {
   int exit_code = -1;
@@ -44,30 +39,22 @@ struct BenchRun {
 };
 
 BenchRun Bench(const testing::TempDir& dir, const std::vector<std::string>& args) {
-  std::string command = ShellQuote(std::string(RECO_BIN_DIR) + "/reco_bench");
-  for (const auto& a : args) command += " " + ShellQuote(a);
-  command += " --json --dir " + ShellQuote(dir.Sub("scratch"));
-  command += " 2>" + ShellQuote(dir.Sub("stderr"));
+  std::vector<std::string> argv = {std::string(RECO_BIN_DIR) + "/reco_bench"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--json", "--dir", dir.Sub("scratch")});
+  const testing::CommandResult ran = testing::RunCommand(argv, dir.Sub("stderr"));
   BenchRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.exit_code = ran.exit_code;
+  run.out = ran.out;
   std::istringstream lines(run.out);
   std::string line;
   while (std::getline(lines, line)) {
     if (!line.empty() && line[0] == '{') run.results.push_back(json::parse(line));
   }
   if (run.exit_code != 0) {
-    std::ifstream err(dir.Sub("stderr"));
-    std::stringstream ss;
-    ss << err.rdbuf();
-    ADD_FAILURE() << command << " exited " << run.exit_code << "\nstdout:\n"
+    ADD_FAILURE() << argv[0] << " " << args.front() << " exited " << run.exit_code << "\nstdout:\n"
                   << run.out << "\nstderr:\n"
-                  << ss.str();
+                  << ran.err;
   }
   return run;
 }

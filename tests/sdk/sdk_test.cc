@@ -22,6 +22,7 @@
 
 #include "reco/plugin_abi.h"
 #include "testutil/recod_process.h"
+#include "testutil/run_command.h"
 #include "testutil/temp_dir.h"
 
 namespace reco {
@@ -30,41 +31,11 @@ namespace {
 namespace fs = boost::filesystem;
 using json = nlohmann::json;
 
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-struct Outcome {
-  int exit_code = -1;
-  std::string out;  // stdout, and stderr too when merged
-
-  std::vector<json> JsonLines() const {
-    std::vector<json> lines;
-    std::istringstream in(out);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty()) lines.push_back(json::parse(line));
-    }
-    return lines;
-  }
-};
+using Outcome = testing::CommandResult;
 
 // Runs argv through the shell; stderr goes to `err_path`, or into `out` when it is empty.
 Outcome RunShell(const std::vector<std::string>& argv, const std::string& err_path = "") {
-  std::string command;
-  for (const auto& arg : argv) command += (command.empty() ? "" : " ") + Quote(arg);
-  command += err_path.empty() ? " 2>&1" : " 2>" + Quote(err_path);
-  Outcome run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  return testing::RunCommand(argv, err_path);
 }
 
 std::string ReadFile(const std::string& path) {
