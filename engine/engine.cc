@@ -1419,7 +1419,7 @@ class EngineImpl final : public Engine {
     out->clear();
     std::shared_ptr<Collection> c;
     RECO_RETURN_IF_ERROR(Find(collection, &c));
-    if (days == 0 || days > 36500) return Status::OutOfRange("days must be 1..36500");
+    RECO_RETURN_IF_ERROR(CheckDays(days));
     if (k == 0 || k > options_.max_k)
       return Status::OutOfRange("k is outside 1.." + std::to_string(options_.max_k));
     int type_number = -1;
@@ -1457,7 +1457,7 @@ class EngineImpl final : public Engine {
     out->clear();
     std::shared_ptr<Collection> c;
     RECO_RETURN_IF_ERROR(Find(collection, &c));
-    if (days == 0 || days > 36500) return Status::OutOfRange("days must be 1..36500");
+    RECO_RETURN_IF_ERROR(CheckDays(days));
     if (k == 0 || k > options_.max_k)
       return Status::OutOfRange("k is outside 1.." + std::to_string(options_.max_k));
     if (!(half_life_days > 0)) return Status::OutOfRange("half_life_days must be > 0");

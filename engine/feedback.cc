@@ -182,7 +182,7 @@ Status FeedbackLog::CheckConfidence(double confidence) {
 Status FeedbackLog::Report(const Collection& collection, const FeedbackQuery& q,
                            FeedbackReport* out) {
   *out = FeedbackReport();
-  if (q.days == 0 || q.days > 36500) return Status::OutOfRange("days must be 1..36500");
+  RECO_RETURN_IF_ERROR(CheckDays(q.days));
   RECO_RETURN_IF_ERROR(CheckConfidence(q.confidence));
   const double z = NormalQuantileTwoSided(q.confidence);
   const Collection* c = &collection;
@@ -227,7 +227,7 @@ Status FeedbackLog::Ab(const Collection& collection, const AbQuery& q, AbReport*
   if (q.a.empty() || q.b.empty() || q.a == q.b) {
     return Status::InvalidArgument("an A/B test needs two different variants");
   }
-  if (q.days == 0 || q.days > 36500) return Status::OutOfRange("days must be 1..36500");
+  RECO_RETURN_IF_ERROR(CheckDays(q.days));
   RECO_RETURN_IF_ERROR(CheckConfidence(q.confidence));
   const double z = NormalQuantileTwoSided(q.confidence);
   const Collection* c = &collection;

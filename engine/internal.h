@@ -43,6 +43,12 @@ inline void Warn(const std::string& message) {
   std::fprintf(stderr, "reco: warning: %s\n", message.c_str());
 }
 
+// Analytics windows: 1..36500 days.
+inline Status CheckDays(uint32_t days) {
+  if (days == 0 || days > 36500) return Status::OutOfRange("days must be 1..36500");
+  return Status::OK();
+}
+
 inline Status NotFoundCollection(const std::string& name) {
   return Status::NotFound("collection " + Quote(name) + " does not exist");
 }
